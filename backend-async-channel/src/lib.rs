@@ -1,0 +1,58 @@
+//! boundflow backend over [async-channel](https://docs.rs/async-channel).
+//!
+//! async-channel is used through its non-waiting operations; waiting (async and blocking),
+//! timeouts and `close` come from [`boundflow_core::notified`], shared with the flume and
+//! crossbeam backends. Racing async-channel's own send future against a timer would drop the
+//! message on timeout (the future owns it); the adaptor never lets go of the message until a
+//! push succeeds. Its words map directly: async-channel's `Closed` is boundflow's `Closed`.
+//!
+//! | contract point | how | cost |
+//! |---|---|---|
+//! | blocking send/recv with deadline | event-listener `wait_deadline` (async-channel has no blocking timeout) | none beyond a parked thread |
+//! | `close` | boundflow's closed flag (the channel stays open underneath so the adaptor's receiver clone can drain and evict) | one read-mostly load per send |
+//! | bounded | capacities above 1 allocate every slot up front (concurrent-queue): boundflow's maximum refuses absurd sizes | — |
+//! | `drop_oldest` | supported | — |
+
+use boundflow_core::notified::{Notified, TryQueue};
+use boundflow_core::{TryRecvError, TrySendError};
+
+/// The async-channel backend (config name `async_channel`).
+pub type AsyncChannel = Notified<AsyncChannelQueue>;
+
+/// async-channel as a non-waiting queue (see [`AsyncChannel`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AsyncChannelQueue;
+
+impl TryQueue for AsyncChannelQueue {
+    type Tx<T: Send + 'static> = async_channel::Sender<T>;
+    type Rx<T: Send + 'static> = async_channel::Receiver<T>;
+
+    const NAME: &'static str = "async_channel";
+
+    fn bounded<T: Send + 'static>(
+        capacity: usize,
+    ) -> (async_channel::Sender<T>, async_channel::Receiver<T>) {
+        async_channel::bounded(capacity)
+    }
+
+    fn push<T: Send + 'static>(
+        tx: &async_channel::Sender<T>,
+        msg: T,
+    ) -> Result<(), TrySendError<T>> {
+        tx.try_send(msg).map_err(|err| match err {
+            async_channel::TrySendError::Full(msg) => TrySendError::Full(msg),
+            async_channel::TrySendError::Closed(msg) => TrySendError::Closed(msg),
+        })
+    }
+
+    fn pop<T: Send + 'static>(rx: &async_channel::Receiver<T>) -> Result<T, TryRecvError> {
+        rx.try_recv().map_err(|err| match err {
+            async_channel::TryRecvError::Empty => TryRecvError::Empty,
+            async_channel::TryRecvError::Closed => TryRecvError::Closed,
+        })
+    }
+
+    fn len<T: Send + 'static>(rx: &async_channel::Receiver<T>) -> usize {
+        rx.len()
+    }
+}

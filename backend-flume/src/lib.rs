@@ -1,0 +1,54 @@
+//! boundflow backend over [flume](https://docs.rs/flume).
+//!
+//! flume is used through its non-waiting operations only (`try_send`, `try_recv`); waiting,
+//! timeouts and `close` come from [`boundflow_core::notified`], the same adaptor the crossbeam
+//! and async-channel backends use.
+//!
+//! # How the contract maps onto flume
+//!
+//! | contract point | how | cost |
+//! |---|---|---|
+//! | async send with timeout | try, listen on boundflow's `not_full` event, re-check, wait on listener or timer — never flume's `send_async` raced against a timer, which lost messages and sometimes delivered one reported as timed out | one fence and one load per operation; a timer only when full |
+//! | `close` | flume has none: a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
+//! | depth | flume's `len()` takes a lock, so it is read only for `stats()` (and the tick), never per send | — |
+//! | `drop_oldest` | supported: the adaptor holds a clone of flume's receiver | — |
+//! | cancel safety | a dropped `recv` leaves the message queued; a dropped `send` drops its message | — |
+
+use boundflow_core::notified::{Notified, TryQueue};
+use boundflow_core::{TryRecvError, TrySendError};
+
+/// The flume backend (config name `flume`).
+pub type Flume = Notified<FlumeQueue>;
+
+/// flume as a non-waiting queue (see [`Flume`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FlumeQueue;
+
+impl TryQueue for FlumeQueue {
+    type Tx<T: Send + 'static> = flume::Sender<T>;
+    type Rx<T: Send + 'static> = flume::Receiver<T>;
+
+    const NAME: &'static str = "flume";
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (flume::Sender<T>, flume::Receiver<T>) {
+        flume::bounded(capacity)
+    }
+
+    fn push<T: Send + 'static>(tx: &flume::Sender<T>, msg: T) -> Result<(), TrySendError<T>> {
+        tx.try_send(msg).map_err(|err| match err {
+            flume::TrySendError::Full(msg) => TrySendError::Full(msg),
+            flume::TrySendError::Disconnected(msg) => TrySendError::Closed(msg),
+        })
+    }
+
+    fn pop<T: Send + 'static>(rx: &flume::Receiver<T>) -> Result<T, TryRecvError> {
+        rx.try_recv().map_err(|err| match err {
+            flume::TryRecvError::Empty => TryRecvError::Empty,
+            flume::TryRecvError::Disconnected => TryRecvError::Closed,
+        })
+    }
+
+    fn len<T: Send + 'static>(rx: &flume::Receiver<T>) -> usize {
+        rx.len()
+    }
+}

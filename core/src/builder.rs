@@ -1,0 +1,105 @@
+//! Making a monitored channel: name, capacity, policy, backend.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+
+use crate::capacity::{Capacity, DEFAULT_MAX_CAPACITY};
+use crate::channel::BoundedChannel;
+use crate::error::BuildError;
+use crate::monitor::Monitor;
+use crate::policy::OverflowPolicy;
+use crate::receiver::Receiver;
+use crate::sender::Sender;
+use crate::shared::Shared;
+
+/// Builds a named, bounded, monitored channel on a backend.
+///
+/// ```
+/// # #[derive(Clone)] struct Demo;
+/// # fn doc<B: boundflow_core::BoundedChannel>(backend: B) -> Result<(), boundflow_core::BuildError> {
+/// use std::time::Duration;
+/// use boundflow_core::{ChannelBuilder, OverflowPolicy};
+///
+/// let (tx, rx) = ChannelBuilder::new(backend, "worker.step_processor.execution_request", 1000)
+///     .policy(OverflowPolicy::Timeout(Duration::from_millis(500)))
+///     .build::<u64>()?;
+/// # drop((tx, rx)); Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a builder does nothing until `build` is called"]
+pub struct ChannelBuilder<B> {
+    backend: B,
+    name: Arc<str>,
+    capacity: usize,
+    max_capacity: usize,
+    policy: OverflowPolicy,
+}
+
+impl<B: BoundedChannel> ChannelBuilder<B> {
+    /// A channel called `name` (its metrics label) holding at most `capacity` messages, with the
+    /// default `block` policy and boundflow's default maximum capacity.
+    pub fn new(backend: B, name: impl Into<Arc<str>>, capacity: usize) -> Self {
+        ChannelBuilder {
+            backend,
+            name: name.into(),
+            capacity,
+            max_capacity: DEFAULT_MAX_CAPACITY,
+            policy: OverflowPolicy::Block,
+        }
+    }
+
+    /// Raises or lowers the largest capacity this builder accepts (default
+    /// [`DEFAULT_MAX_CAPACITY`]); the backend's own limit still applies.
+    pub fn max_capacity(mut self, max: usize) -> Self {
+        self.max_capacity = max;
+        self
+    }
+
+    /// What `send` does when the channel is full (default `block`).
+    pub fn policy(mut self, policy: OverflowPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// Validates and makes the channel.
+    ///
+    /// # Errors
+    /// [`BuildError::Capacity`] for a zero or too large capacity;
+    /// [`BuildError::UnsupportedPolicy`] for `drop_oldest` on a backend that cannot evict.
+    pub fn build<T: Send + 'static>(self) -> Result<(Sender<T, B>, Receiver<T, B>), BuildError> {
+        let max = self.max_capacity.min(self.backend.max_capacity());
+        let capacity = Capacity::with_max(self.capacity, max)?;
+        let can_evict = self.backend.supports_drop_oldest();
+        if self.policy == OverflowPolicy::DropOldest && !can_evict {
+            return Err(BuildError::UnsupportedPolicy {
+                policy: self.policy.name(),
+                backend: self.backend.name(),
+            });
+        }
+        let shared = Arc::new(Shared {
+            name: self.name,
+            backend: self.backend.name(),
+            capacity,
+            policy: self.policy,
+            can_evict,
+            monitor: Monitor::default(),
+            senders: AtomicUsize::new(1),
+            receiver_gone: AtomicBool::new(false),
+        });
+        let (raw_tx, raw_rx) = self.backend.bounded::<T>(capacity);
+        Ok((
+            Sender::new(raw_tx, Arc::clone(&shared)),
+            Receiver::new(raw_rx, shared),
+        ))
+    }
+}
+
+/// Makes a channel with the default `block` policy: shorthand for
+/// `ChannelBuilder::new(backend, name, capacity).build()`.
+pub fn bounded<T: Send + 'static, B: BoundedChannel>(
+    backend: B,
+    name: impl Into<Arc<str>>,
+    capacity: usize,
+) -> Result<(Sender<T, B>, Receiver<T, B>), BuildError> {
+    ChannelBuilder::new(backend, name, capacity).build()
+}

@@ -1,0 +1,126 @@
+//! The backend trait, [`BoundedChannel`], and the raw endpoint traits a backend provides.
+//!
+//! Users do not call these directly: the monitored [`Sender`](crate::Sender) and
+//! [`Receiver`](crate::Receiver) wrap them, count, and apply the overflow policy. A backend only
+//! moves messages and waits.
+
+use std::future::Future;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use crate::capacity::Capacity;
+use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+
+/// A channel implementation that boundflow can wrap.
+///
+/// # Contract
+///
+/// Every backend, on every executor and on plain threads:
+///
+/// 1. **Bounded**: never holds more than `capacity` messages.
+/// 2. **Nothing lost silently**: a message given to a send is queued, or handed back in the
+///    error; a message still queued when the receiver goes away is dropped by the receiver (which
+///    the wrapper counts), or, where a send raced with that, by
+///    [`RawSender::discard_queued`] once the last sender goes.
+/// 3. **FIFO per sender.**
+/// 4. **Close**: when every sender is gone, the receiver drains what is queued, then sees
+///    closed. [`RawReceiver::close`] makes later sends fail with `Closed(msg)`, wakes every
+///    blocked sender (which then completes or fails with `Closed(msg)`), and lets the receiver
+///    drain what is queued.
+/// 5. **Timeouts** never return early and hand the message back; async waits work on any
+///    executor (use [`crate::timer`], not a runtime's timer).
+/// 6. **No panics**: the `*_blocking*` calls first try without waiting; before waiting they ask
+///    [`crate::runtime::blocking_permit`] and return `WouldDeadlock` where it refuses.
+/// 7. **Cancel safety**: a dropped [`RawReceiver::recv_until`] future loses no message; a dropped
+///    [`RawSender::send_until`] future drops its message.
+pub trait BoundedChannel: Clone + Send + Sync + 'static {
+    /// The sending endpoint for messages of type `T`.
+    type Sender<T: Send + 'static>: RawSender<T>;
+    /// The receiving endpoint for messages of type `T`.
+    type Receiver<T: Send + 'static>: RawReceiver<T>;
+
+    /// The backend's config name: `tokio`, `flume`, `crossbeam` or `async_channel`.
+    fn name(&self) -> &'static str;
+
+    /// The largest capacity the backend itself can take (boundflow's own maximum is separate).
+    fn max_capacity(&self) -> usize {
+        usize::MAX
+    }
+
+    /// Whether this backend can evict the oldest queued message from the sending side.
+    fn supports_drop_oldest(&self) -> bool {
+        false
+    }
+
+    /// Makes a bounded channel. `capacity` is already validated against
+    /// [`max_capacity`](Self::max_capacity).
+    fn bounded<T: Send + 'static>(&self, capacity: Capacity)
+    -> (Self::Sender<T>, Self::Receiver<T>);
+}
+
+/// The sending endpoint of a backend. Cloning makes another sender of the same channel.
+pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
+    /// Queues `msg` if there is room now, never waiting.
+    fn try_send(&self, msg: T) -> Result<(), TrySendError<T>>;
+
+    /// Waits for room (until `deadline`, if any) and queues `msg`. Never returns
+    /// `WouldDeadlock`.
+    fn send_until(
+        &self,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<(), SendTimeoutError<T>>> + Send;
+
+    /// Blocks the thread until there is room (until `deadline`, if any) and queues `msg`.
+    /// Returns `WouldDeadlock(msg)` instead of blocking where that would stall a runtime.
+    fn send_blocking_until(&self, msg: T, deadline: Option<Instant>)
+    -> Result<(), SendTimeoutError<T>>;
+
+    /// Evicts the oldest queued message, if the backend can do that from the sending side.
+    fn evict_oldest(&self) -> Option<T> {
+        None
+    }
+
+    /// Drops whatever is still queued and says how many; called only after the receiver has
+    /// gone and the last sender is going, to count messages that raced with the receiver's
+    /// final drain. Backends whose close already rules that race out return 0.
+    fn discard_queued(&self) -> usize {
+        0
+    }
+
+    /// How many messages are queued (read from the backend, may be a moment old).
+    fn len(&self) -> usize;
+
+    /// Whether the receiver has closed or gone away.
+    fn is_closed(&self) -> bool;
+}
+
+/// The receiving endpoint of a backend.
+pub trait RawReceiver<T: Send + 'static>: Send + Sync + 'static {
+    /// Takes the next message if one is queued, never waiting.
+    fn try_recv(&mut self) -> Result<T, TryRecvError>;
+
+    /// Waits for the next message (until `deadline`, if any). Cancel-safe: dropping the future
+    /// loses no message. Never returns `WouldDeadlock`.
+    fn recv_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> impl Future<Output = Result<T, RecvTimeoutError>> + Send;
+
+    /// Blocks the thread for the next message (until `deadline`, if any); returns
+    /// `WouldDeadlock` instead of blocking where that would stall a runtime.
+    fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError>;
+
+    /// Polls for the next message; `None` once drained and closed (for `Stream`).
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>>;
+
+    /// Closes the channel from the receiving side: later sends fail with `Closed(msg)`, blocked
+    /// sends wake; what is queued can still be received.
+    fn close(&mut self);
+
+    /// Whether the channel is closed (receiver closed, or every sender gone).
+    fn is_closed(&self) -> bool;
+
+    /// How many messages are queued.
+    fn len(&self) -> usize;
+}

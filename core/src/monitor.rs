@@ -1,0 +1,124 @@
+//! The counters every channel keeps, and the [`ChannelStats`] snapshot.
+//!
+//! The sending side's and the receiving side's counters live on separate padded cache lines:
+//! sharing one line cut crossbeam's throughput to 0.28–0.41x on these machines. Counters are
+//! plain relaxed atomics (each is an independent tally; nothing is derived from two of them), and
+//! depth is always read from the backend, never computed as sent − received.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
+
+use crossbeam_utils::CachePadded;
+
+/// Counters written by senders.
+#[derive(Debug, Default)]
+pub(crate) struct SendCounters {
+    pub(crate) sent: AtomicU64,
+    pub(crate) full_events: AtomicU64,
+    pub(crate) dropped_newest: AtomicU64,
+    pub(crate) evicted: AtomicU64,
+    pub(crate) timeouts: AtomicU64,
+    pub(crate) retries: AtomicU64,
+    pub(crate) closed_errors: AtomicU64,
+}
+
+/// Counters written by the receiver.
+#[derive(Debug, Default)]
+pub(crate) struct RecvCounters {
+    pub(crate) received: AtomicU64,
+    pub(crate) discarded_at_close: AtomicU64,
+    pub(crate) recv_timeouts: AtomicU64,
+}
+
+/// A channel's counters.
+#[derive(Debug, Default)]
+pub(crate) struct Monitor {
+    pub(crate) send: CachePadded<SendCounters>,
+    pub(crate) recv: CachePadded<RecvCounters>,
+    /// Written only on slow paths (channel found full) and when stats are read.
+    high_water_mark: CachePadded<AtomicUsize>,
+}
+
+/// Adds one to a counter.
+#[inline]
+pub(crate) fn bump(counter: &AtomicU64) {
+    counter.fetch_add(1, Relaxed);
+}
+
+impl Monitor {
+    /// Records an observed depth for the high-water mark.
+    pub(crate) fn observe_depth(&self, depth: usize) {
+        if depth > self.high_water_mark.load(Relaxed) {
+            self.high_water_mark.fetch_max(depth, Relaxed);
+        }
+    }
+
+    /// Takes a snapshot; `depth` is read from the backend by the caller.
+    pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> ChannelStats {
+        let depth = depth.min(capacity);
+        self.observe_depth(depth);
+        let send = &*self.send;
+        let recv = &*self.recv;
+        ChannelStats {
+            sent: send.sent.load(Relaxed),
+            received: recv.received.load(Relaxed),
+            full_events: send.full_events.load(Relaxed),
+            dropped_newest: send.dropped_newest.load(Relaxed),
+            evicted: send.evicted.load(Relaxed),
+            discarded_at_close: recv.discarded_at_close.load(Relaxed),
+            timeouts: send.timeouts.load(Relaxed),
+            recv_timeouts: recv.recv_timeouts.load(Relaxed),
+            retries: send.retries.load(Relaxed),
+            closed_errors: send.closed_errors.load(Relaxed),
+            depth,
+            capacity,
+            saturation: saturation(depth, capacity),
+            high_water_mark: self.high_water_mark.load(Relaxed),
+        }
+    }
+}
+
+/// Depth as a fraction of capacity, in `[0, 1]`: the one place this arithmetic lives.
+pub fn saturation(depth: usize, capacity: usize) -> f64 {
+    if capacity == 0 {
+        return 0.0;
+    }
+    (depth.min(capacity) as f64 / capacity as f64).clamp(0.0, 1.0)
+}
+
+/// A snapshot of one channel's counters and depth.
+///
+/// Counters never decrease. When activity has stopped,
+/// `sent == received + depth + evicted + discarded_at_close`; while messages are moving, `sent`
+/// may lag the receiver by the sends still returning.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[non_exhaustive]
+pub struct ChannelStats {
+    /// Messages the channel accepted.
+    pub sent: u64,
+    /// Messages the receiver took.
+    pub received: u64,
+    /// Sends (of any kind) that found the channel full.
+    pub full_events: u64,
+    /// Messages refused by the `drop_newest` policy (given back as `Full`).
+    pub dropped_newest: u64,
+    /// Queued messages evicted by the `drop_oldest` policy.
+    pub evicted: u64,
+    /// Messages still queued when the receiver closed or went away, dropped unread.
+    pub discarded_at_close: u64,
+    /// Sends that gave up at their deadline.
+    pub timeouts: u64,
+    /// Receives that gave up at their deadline.
+    pub recv_timeouts: u64,
+    /// Extra attempts made by the `retry` policy.
+    pub retries: u64,
+    /// Sends that failed because the channel was closed.
+    pub closed_errors: u64,
+    /// Messages queued now (from the backend).
+    pub depth: usize,
+    /// The channel's capacity.
+    pub capacity: usize,
+    /// `depth / capacity`, in `[0, 1]`.
+    pub saturation: f64,
+    /// The largest depth observed (on full sends and when stats were read).
+    pub high_water_mark: usize,
+}

@@ -1,0 +1,216 @@
+//! The monitored receiving endpoint: counts receives and, at the end, what was never read.
+
+use std::fmt;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+
+use crate::channel::{BoundedChannel, RawReceiver};
+use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
+use crate::monitor::{ChannelStats, bump};
+use crate::shared::{Shared, deadline_after};
+
+/// How often the receiver's drop yields while a send it already admitted finishes (tokio holds
+/// such sends as permits). Such a send completes within a few instructions; the bound only
+/// guards against a sender thread descheduled for a very long time.
+const DRAIN_YIELDS: u32 = 10_000;
+
+/// The receiving half of a boundflow channel (one consumer).
+///
+/// | | async | blocking (any thread) | never waits |
+/// |---|---|---|---|
+/// | receive | [`recv`](Self::recv) | [`recv_blocking`](Self::recv_blocking) | [`try_recv`](Self::try_recv) |
+/// | receive with a deadline | [`recv_timeout`](Self::recv_timeout) | [`recv_timeout_blocking`](Self::recv_timeout_blocking) | — |
+///
+/// It is also a [`Stream`] that ends when the channel is drained and closed.
+///
+/// # Closing
+/// When every sender is gone, the receiver drains what is queued, then sees `Closed`.
+/// [`close`](Self::close) stops new sends (they fail with `Closed(msg)`), wakes blocked senders,
+/// and still lets the receiver drain. Dropping the receiver closes the channel and drops what is
+/// still queued, counting it as `discarded_at_close`.
+pub struct Receiver<T: Send + 'static, B: BoundedChannel> {
+    raw: B::Receiver<T>,
+    shared: Arc<Shared>,
+}
+
+impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
+    pub(crate) fn new(raw: B::Receiver<T>, shared: Arc<Shared>) -> Self {
+        Receiver { raw, shared }
+    }
+
+    /// Takes the next message if one is queued; never waits.
+    ///
+    /// # Errors
+    /// `Empty` if nothing is queued now, `Closed` once drained and closed.
+    pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        let msg = self.raw.try_recv()?;
+        self.count_received();
+        Ok(msg)
+    }
+
+    /// Waits for the next message.
+    ///
+    /// # Errors
+    /// `Closed` once the channel is drained and closed. Never `WouldDeadlock`.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe on every backend: if the future is dropped before it completes, no message
+    /// is lost (it stays queued for the next receive).
+    pub async fn recv(&mut self) -> Result<T, RecvError> {
+        let msg = self.raw.recv_until(None).await?;
+        self.count_received();
+        Ok(msg)
+    }
+
+    /// Blocks the thread until the next message.
+    ///
+    /// # Errors
+    /// `Closed` once drained and closed; `WouldDeadlock` where blocking would stall a
+    /// current-thread tokio runtime (see [`crate::runtime`]).
+    pub fn recv_blocking(&mut self) -> Result<T, RecvError> {
+        let msg = self.raw.recv_blocking_until(None)?;
+        self.count_received();
+        Ok(msg)
+    }
+
+    /// Waits at most `wait` for the next message.
+    ///
+    /// # Errors
+    /// `Timeout` if nothing arrived (never before `wait` has passed), `Closed` once drained and
+    /// closed.
+    ///
+    /// # Cancel safety
+    /// Cancel-safe, like [`recv`](Self::recv).
+    pub async fn recv_timeout(&mut self, wait: Duration) -> Result<T, RecvTimeoutError> {
+        let result = self.raw.recv_until(deadline_after(wait)).await;
+        self.count(result)
+    }
+
+    /// Blocks at most `wait` for the next message.
+    ///
+    /// # Errors
+    /// As [`recv_timeout`](Self::recv_timeout), plus `WouldDeadlock` where blocking would stall
+    /// a current-thread tokio runtime.
+    pub fn recv_timeout_blocking(&mut self, wait: Duration) -> Result<T, RecvTimeoutError> {
+        let result = self.raw.recv_blocking_until(deadline_after(wait));
+        self.count(result)
+    }
+
+    /// Closes the channel: new sends fail with `Closed(msg)`, blocked senders wake (and either
+    /// complete or fail with `Closed(msg)`), and what is queued can still be received.
+    pub fn close(&mut self) {
+        self.raw.close();
+    }
+
+    /// Whether the channel is closed (by [`close`](Self::close) or because every sender is
+    /// gone). Messages may still be queued.
+    pub fn is_closed(&self) -> bool {
+        self.raw.is_closed()
+    }
+
+    /// How many messages are queued now.
+    pub fn len(&self) -> usize {
+        self.raw.len().min(self.capacity())
+    }
+
+    /// Whether nothing is queued now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The channel's capacity.
+    pub fn capacity(&self) -> usize {
+        self.shared.capacity.get()
+    }
+
+    /// The channel's name (its `channel` metrics label).
+    pub fn name(&self) -> &str {
+        &self.shared.name
+    }
+
+    /// The backend's config name.
+    pub fn backend(&self) -> &'static str {
+        self.shared.backend
+    }
+
+    /// A snapshot of the channel's counters and depth.
+    pub fn stats(&self) -> ChannelStats {
+        self.shared
+            .monitor
+            .snapshot(self.raw.len(), self.shared.capacity.get())
+    }
+
+    fn count_received(&self) {
+        bump(&self.shared.monitor.recv.received);
+    }
+
+    fn count(&self, result: Result<T, RecvTimeoutError>) -> Result<T, RecvTimeoutError> {
+        match &result {
+            Ok(_) => self.count_received(),
+            Err(RecvTimeoutError::Timeout) => bump(&self.shared.monitor.recv.recv_timeouts),
+            Err(_) => {}
+        }
+        result
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> Stream for Receiver<T, B>
+where
+    B::Receiver<T>: Unpin,
+{
+    type Item = T;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let this = self.get_mut();
+        let polled = this.raw.poll_recv(cx);
+        if let Poll::Ready(Some(_)) = &polled {
+            this.count_received();
+        }
+        polled
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> Drop for Receiver<T, B> {
+    fn drop(&mut self) {
+        self.raw.close();
+        // Announce before draining: a send that lands after the drain is counted by the last
+        // sender (see `Sender`'s drop).
+        self.shared.receiver_gone.store(true, SeqCst);
+        let mut discarded = 0u64;
+        let mut yields = 0;
+        loop {
+            match self.raw.try_recv() {
+                Ok(_) => discarded += 1,
+                Err(TryRecvError::Closed) => break,
+                // Closed but a send it admitted is still finishing: let it land, then take it.
+                Err(TryRecvError::Empty) if yields < DRAIN_YIELDS => {
+                    yields += 1;
+                    std::thread::yield_now();
+                }
+                Err(TryRecvError::Empty) => break,
+            }
+        }
+        if discarded > 0 {
+            self.shared
+                .monitor
+                .recv
+                .discarded_at_close
+                .fetch_add(discarded, Relaxed);
+        }
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> fmt::Debug for Receiver<T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("name", &self.shared.name)
+            .field("backend", &self.shared.backend)
+            .field("capacity", &self.shared.capacity.get())
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,121 @@
+//! Where a thread may block: the one place that asks whether we are inside a tokio runtime.
+//!
+//! tokio's own `blocking_send`/`blocking_recv` panic inside a runtime, and blocking the only
+//! thread of a current-thread runtime deadlocks it. Every blocking path in boundflow first tries
+//! without waiting, then asks [`blocking_permit`] before it waits:
+//!
+//! - outside any tokio runtime (plain threads, FFI threads, other executors): block;
+//! - on a multi-thread runtime: block inside `tokio::task::block_in_place`;
+//! - on a current-thread runtime: refuse, and the call returns `WouldDeadlock` with the message.
+//!
+//! Known gaps: a `LocalSet` on a multi-thread runtime cannot be detected through tokio's public
+//! API and `block_in_place` panics there — do not call `*_blocking` from a `LocalSet` task. A
+//! `spawn_blocking` thread of a current-thread runtime is refused although blocking there is
+//! safe: wrap such calls in [`with_blocking_allowed`].
+//!
+//! Without the `tokio` feature there is nothing to detect and every blocking call may block.
+
+use std::cell::Cell;
+use std::future::Future;
+use std::pin::pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, Wake, Waker};
+use std::thread::{self, Thread};
+
+thread_local! {
+    static BLOCKING_ALLOWED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Permission to block the current thread, from [`blocking_permit`].
+#[derive(Debug)]
+#[must_use = "a permit does nothing until `run` is called"]
+pub struct BlockingPermit {
+    in_place: bool,
+}
+
+impl BlockingPermit {
+    /// Runs `f`, which may block, in the way the current context allows.
+    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+        #[cfg(feature = "tokio")]
+        if self.in_place {
+            return tokio::task::block_in_place(f);
+        }
+        let _ = self.in_place;
+        f()
+    }
+}
+
+/// Whether the current thread may block, and how; `None` where blocking would deadlock.
+pub fn blocking_permit() -> Option<BlockingPermit> {
+    if BLOCKING_ALLOWED.with(Cell::get) {
+        return Some(BlockingPermit { in_place: false });
+    }
+    tokio_permit()
+}
+
+#[cfg(feature = "tokio")]
+fn tokio_permit() -> Option<BlockingPermit> {
+    use tokio::runtime::{Handle, RuntimeFlavor};
+    match Handle::try_current() {
+        Err(_) => Some(BlockingPermit { in_place: false }),
+        Ok(handle) => match handle.runtime_flavor() {
+            RuntimeFlavor::MultiThread => Some(BlockingPermit { in_place: true }),
+            _ => None,
+        },
+    }
+}
+
+#[cfg(not(feature = "tokio"))]
+fn tokio_permit() -> Option<BlockingPermit> {
+    Some(BlockingPermit { in_place: false })
+}
+
+/// Runs `f` with blocking calls allowed on this thread even where a current-thread tokio runtime
+/// is detected. Use it only where you know the thread is not a runtime's only worker, e.g. a
+/// `spawn_blocking` thread of a current-thread runtime.
+///
+/// ```
+/// use boundflow_core::runtime::{blocking_permit, with_blocking_allowed};
+/// assert!(with_blocking_allowed(|| blocking_permit().is_some()));
+/// ```
+pub fn with_blocking_allowed<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            BLOCKING_ALLOWED.with(|allowed| allowed.set(self.0));
+        }
+    }
+    let _restore = Restore(BLOCKING_ALLOWED.with(|allowed| allowed.replace(true)));
+    f()
+}
+
+struct ThreadWaker(Thread);
+
+impl Wake for ThreadWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.unpark();
+    }
+    fn wake_by_ref(self: &Arc<Self>) {
+        self.0.unpark();
+    }
+}
+
+thread_local! {
+    // One waker per thread, made once: blocking on a future allocates nothing per call.
+    static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
+}
+
+/// Drives `fut` to completion on the current thread, parking between polls. Call it only with a
+/// [`BlockingPermit`] (inside [`BlockingPermit::run`]).
+pub fn block_on<F: Future>(fut: F) -> F::Output {
+    let mut fut = pin!(fut);
+    THREAD_WAKER.with(|waker| {
+        let mut cx = Context::from_waker(waker);
+        loop {
+            if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
+                return out;
+            }
+            thread::park();
+        }
+    })
+}
