@@ -29,6 +29,9 @@ impl TryQueue for AsyncChannelQueue {
 
     const NAME: &'static str = "async_channel";
 
+    /// Every slot is allocated when the channel is made: refuse sizes no machine should attempt.
+    const MAX_CAPACITY: usize = 1 << 30;
+
     fn bounded<T: Send + 'static>(
         capacity: usize,
     ) -> (async_channel::Sender<T>, async_channel::Receiver<T>) {

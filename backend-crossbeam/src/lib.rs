@@ -31,6 +31,9 @@ impl TryQueue for CrossbeamQueue {
 
     const NAME: &'static str = "crossbeam";
 
+    /// Every slot is allocated when the channel is made: refuse sizes no machine should attempt.
+    const MAX_CAPACITY: usize = 1 << 30;
+
     fn bounded<T: Send + 'static>(
         capacity: usize,
     ) -> (crossbeam_channel::Sender<T>, crossbeam_channel::Receiver<T>) {

@@ -30,6 +30,9 @@ impl TryQueue for FlumeQueue {
 
     const NAME: &'static str = "flume";
 
+    /// flume computes `capacity + 1` internally and a `VecDeque` holds at most `isize::MAX`.
+    const MAX_CAPACITY: usize = isize::MAX as usize;
+
     fn bounded<T: Send + 'static>(capacity: usize) -> (flume::Sender<T>, flume::Receiver<T>) {
         flume::bounded(capacity)
     }

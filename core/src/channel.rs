@@ -96,7 +96,7 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
 }
 
 /// The receiving endpoint of a backend.
-pub trait RawReceiver<T: Send + 'static>: Send + Sync + 'static {
+pub trait RawReceiver<T: Send + 'static>: Send + Sync + Unpin + 'static {
     /// Takes the next message if one is queued, never waiting.
     fn try_recv(&mut self) -> Result<T, TryRecvError>;
 

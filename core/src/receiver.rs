@@ -159,10 +159,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     }
 }
 
-impl<T: Send + 'static, B: BoundedChannel> Stream for Receiver<T, B>
-where
-    B::Receiver<T>: Unpin,
-{
+impl<T: Send + 'static, B: BoundedChannel> Stream for Receiver<T, B> {
     type Item = T;
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {

@@ -1,0 +1,514 @@
+//! The conformance suite: one body per contract point, run on every backend x runtime.
+//! Ported scenarios name their source idea in their docs.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use boundflow::{
+    BuildError, CapacityError, ChannelBuilder, DEFAULT_MAX_CAPACITY, OverflowPolicy, RecvError,
+    RecvTimeoutError, RetryPolicy, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
+use futures::StreamExt;
+
+use crate::harness::*;
+
+/// A message type that is neither `Clone` nor `Debug`: errors must give it back anyway.
+struct Job(u64);
+
+/// 1. Bounded: capacity is validated (typed errors, never a panic).
+pub async fn capacity_is_validated<R: Runtime, B: Backend>() {
+    let zero = ChannelBuilder::new(B::default(), "t", 0).build::<u8>();
+    assert!(matches!(zero, Err(BuildError::Capacity(CapacityError::Zero))));
+    let over = ChannelBuilder::new(B::default(), "t", DEFAULT_MAX_CAPACITY + 1).build::<u8>();
+    assert!(matches!(
+        over,
+        Err(BuildError::Capacity(CapacityError::TooLarge { max: DEFAULT_MAX_CAPACITY, .. }))
+    ));
+    // Raising boundflow's maximum still leaves the backend's own limit in force, without panic.
+    let absurd = ChannelBuilder::new(B::default(), "t", usize::MAX)
+        .max_capacity(usize::MAX)
+        .build::<u8>();
+    if let Err(err) = absurd {
+        assert!(matches!(err, BuildError::Capacity(CapacityError::TooLarge { .. })));
+    }
+    let (tx, rx) = channel::<u8, B>(7);
+    assert_eq!((tx.capacity(), rx.capacity()), (7, 7));
+    assert_eq!(tx.stats().capacity, 7);
+}
+
+/// 1. Bounded: never more than `capacity` queued, even with a producer racing a consumer.
+pub async fn never_more_than_capacity_queued<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(4);
+    for i in 0..4 {
+        tx.try_send(i).expect("room");
+    }
+    assert_eq!(tx.try_send(99), Err(TrySendError::Full(99)));
+    assert_eq!((tx.len(), rx.len()), (4, 4));
+    assert_eq!(rx.stats().saturation, 1.0);
+
+    let producer = R::spawn(async move {
+        for i in 4..400 {
+            send::<R, _, _>(&tx, i).await.expect("send");
+        }
+        tx
+    });
+    for expected in 0..400 {
+        assert!(rx.len() <= 4 && rx.stats().depth <= 4);
+        assert_eq!(recv::<R, _, _>(&mut rx).await, Ok(expected));
+    }
+    let tx = producer.await;
+    let stats = tx.stats();
+    assert!(stats.high_water_mark <= 4 && stats.full_events >= 1, "{stats:?}");
+}
+
+/// 3. FIFO per sender: three producers interleave, each one's messages arrive in order.
+/// (Idea ported from Go's channel tests as crossbeam-channel carries them, `tests/golang.rs`.)
+pub async fn fifo_per_sender<R: Runtime, B: Backend>() {
+    const PER: u64 = 300;
+    let (tx, mut rx) = channel::<(u64, u64), B>(2);
+    let producers: Vec<_> = (0..3)
+        .map(|id| {
+            let tx = tx.clone();
+            R::spawn(async move {
+                for seq in 0..PER {
+                    send::<R, _, _>(&tx, (id, seq)).await.expect("send");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut next = [0u64; 3];
+    while let Ok((id, seq)) = recv::<R, _, _>(&mut rx).await {
+        assert_eq!(seq, next[id as usize], "producer {id} out of order");
+        next[id as usize] += 1;
+    }
+    assert_eq!(next, [PER; 3]);
+    for producer in producers {
+        producer.await;
+    }
+}
+
+/// 4. Close: when every sender is gone, the receiver drains what is queued, then sees closed.
+pub async fn senders_gone_drains_then_closed<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(8);
+    let tx2 = tx.clone();
+    for i in 0..3 {
+        tx.try_send(i).expect("room");
+    }
+    tx2.try_send(3).expect("room");
+    drop(tx);
+    assert!(!rx.is_closed(), "one sender is left");
+    drop(tx2);
+    for i in 0..4 {
+        assert_eq!(recv::<R, _, _>(&mut rx).await, Ok(i));
+    }
+    assert_eq!(recv::<R, _, _>(&mut rx).await, Err(RecvError::Closed));
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    assert!(rx.is_closed());
+
+    // A receiver already waiting is woken by the last sender going away.
+    let (tx, mut rx) = channel::<u64, B>(1);
+    let waiter = R::spawn(async move { recv::<R, _, _>(&mut rx).await });
+    sleep::<R>(Duration::from_millis(20)).await;
+    drop(tx);
+    assert_eq!(waiter.await, Err(RecvError::Closed));
+}
+
+/// 4. `Receiver::close`: later sends fail with the message, the queue still drains.
+pub async fn receiver_close_drains_then_closed<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(8);
+    for i in 0..3 {
+        send::<R, _, _>(&tx, i).await.expect("send");
+    }
+    rx.close();
+    assert!(tx.is_closed() && rx.is_closed());
+    assert_eq!(tx.try_send(10), Err(TrySendError::Closed(10)));
+    assert_eq!(send::<R, _, _>(&tx, 11).await, Err(SendError::Closed(11)));
+    assert_eq!(
+        send_timeout::<R, _, _>(&tx, 12, Duration::from_millis(5)).await,
+        Err(SendTimeoutError::Closed(12))
+    );
+    for i in 0..3 {
+        assert_eq!(recv::<R, _, _>(&mut rx).await, Ok(i));
+    }
+    assert_eq!(recv::<R, _, _>(&mut rx).await, Err(RecvError::Closed));
+    let stats = rx.stats();
+    assert_eq!((stats.sent, stats.received, stats.closed_errors), (3, 3, 3));
+}
+
+/// 4. `Receiver::close` wakes senders blocked on a full channel: each completes (and is
+/// drained) or fails with its message — none hangs.
+pub async fn receiver_close_wakes_blocked_senders<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(1);
+    tx.try_send(0).expect("room");
+    let blocked: Vec<_> = (1..=3)
+        .map(|i| {
+            let tx = tx.clone();
+            R::spawn(async move { send::<R, _, _>(&tx, i).await })
+        })
+        .collect();
+    sleep::<R>(Duration::from_millis(30)).await;
+    rx.close();
+    let mut handed_back = HashSet::new();
+    for sender in blocked {
+        match sender.await {
+            Ok(()) => {}
+            Err(SendError::Closed(msg)) => assert!(handed_back.insert(msg)),
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    let mut drained = HashSet::new();
+    while let Ok(msg) = recv::<R, _, _>(&mut rx).await {
+        assert!(drained.insert(msg));
+    }
+    assert!(drained.contains(&0));
+    assert!(drained.is_disjoint(&handed_back));
+    assert_eq!(drained.len() + handed_back.len(), 4, "every message accounted for once");
+}
+
+/// 2. Dropping the receiver fails later sends with their message and counts what it discarded.
+pub async fn receiver_drop_counts_discarded<R: Runtime, B: Backend>() {
+    let (tx, rx) = channel::<Job, B>(4);
+    for i in 0..3 {
+        tx.try_send(Job(i)).map_err(|_| "room").expect("room");
+    }
+    drop(rx);
+    assert!(tx.is_closed());
+    assert_eq!(tx.try_send(Job(7)).map_err(|e| e.into_inner().0), Err(7));
+    match send::<R, _, _>(&tx, Job(8)).await {
+        Err(SendError::Closed(Job(8))) => {}
+        other => panic!("expected Closed(Job(8)), got {:?}", other.map_err(|e| e.to_string())),
+    }
+    let stats = tx.stats();
+    assert_eq!(stats.discarded_at_close, 3, "{stats:?}");
+    assert_eq!(stats.closed_errors, 2);
+    assert_counters_add_up(&stats);
+}
+
+/// 2 and 5. Every error hands the message back, without `Clone` or `Debug`.
+pub async fn errors_give_the_message_back<R: Runtime, B: Backend>() {
+    let (tx, _rx) = channel::<Job, B>(1);
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    let full = tx.try_send(Job(2)).expect_err("full");
+    assert_eq!(format!("{full:?}"), "Full(..)");
+    assert_eq!(full.to_string(), "sending on a full channel");
+    assert_eq!(full.into_inner().0, 2);
+    match send_timeout::<R, _, _>(&tx, Job(3), Duration::from_millis(5)).await {
+        Err(SendTimeoutError::Timeout(job)) => assert_eq!(job.0, 3),
+        _ => panic!("expected Timeout(Job(3))"),
+    }
+
+    let (tx, _rx) = ChannelBuilder::new(B::default(), "t", 1)
+        .policy(OverflowPolicy::DropNewest)
+        .build::<Job>()
+        .expect("channel");
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    match send::<R, _, _>(&tx, Job(4)).await {
+        Err(SendError::Full(job)) => assert_eq!(job.0, 4),
+        _ => panic!("drop_newest must refuse with Full"),
+    }
+    assert_eq!(tx.stats().dropped_newest, 1);
+
+    let (tx, _rx) = ChannelBuilder::new(B::default(), "t", 1)
+        .policy(OverflowPolicy::Timeout(Duration::from_millis(5)))
+        .build::<Job>()
+        .expect("channel");
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    match send::<R, _, _>(&tx, Job(5)).await {
+        Err(SendError::Timeout(job)) => assert_eq!(job.0, 5),
+        _ => panic!("timeout policy must give Timeout"),
+    }
+    assert_eq!(tx.stats().timeouts, 1);
+}
+
+/// 5. Timeouts never return early, both directions.
+pub async fn timeouts_never_early<R: Runtime, B: Backend>() {
+    let wait = Duration::from_millis(15);
+    let (tx, mut rx) = channel::<u64, B>(1);
+    let start = Instant::now();
+    assert_eq!(recv_timeout::<R, _, _>(&mut rx, wait).await, Err(RecvTimeoutError::Timeout));
+    assert!(start.elapsed() >= wait, "recv_timeout returned early");
+    tx.try_send(1).expect("room");
+    let start = Instant::now();
+    assert_eq!(
+        send_timeout::<R, _, _>(&tx, 2, wait).await,
+        Err(SendTimeoutError::Timeout(2))
+    );
+    assert!(start.elapsed() >= wait, "send_timeout returned early");
+    let stats = rx.stats();
+    assert_eq!((stats.timeouts, stats.recv_timeouts), (1, 1));
+    // A message that arrives within the deadline is taken, not timed out.
+    let late = R::spawn(async move {
+        sleep::<R>(Duration::from_millis(10)).await;
+        tx.try_send(3).is_ok()
+    });
+    assert_eq!(recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(5)).await, Ok(1));
+    assert_eq!(recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(5)).await, Ok(3));
+    assert!(late.await);
+}
+
+/// 5. The async timeouts also work under `futures::executor::block_on`, with no runtime at all.
+pub async fn timeouts_work_under_futures_block_on<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(1);
+    let outcome = std::thread::spawn(move || {
+        futures::executor::block_on(async {
+            let wait = Duration::from_millis(10);
+            let empty = rx.recv_timeout(wait).await;
+            tx.try_send(1).expect("room");
+            let start = Instant::now();
+            let full = tx.send_timeout(2, wait).await;
+            let waited = start.elapsed();
+            (empty, full, waited >= wait, rx.recv_timeout(wait).await)
+        })
+    })
+    .join()
+    .expect("thread");
+    assert_eq!(outcome.0, Err(RecvTimeoutError::Timeout));
+    assert_eq!(outcome.1, Err(SendTimeoutError::Timeout(2)));
+    assert!(outcome.2, "send_timeout returned early");
+    assert_eq!(outcome.3, Ok(1));
+}
+
+/// 7. Cancel safety of receives: receives abandoned at their deadline, again and again while a
+/// producer sends, lose nothing and duplicate nothing.
+pub async fn recv_is_cancel_safe<R: Runtime, B: Backend>() {
+    const N: u64 = 300;
+    let (tx, mut rx) = channel::<u64, B>(2);
+    let producer = R::spawn(async move {
+        for i in 0..N {
+            if i % 16 == 0 {
+                sleep::<R>(Duration::from_millis(1)).await;
+            }
+            send::<R, _, _>(&tx, i).await.expect("send");
+        }
+    });
+    let mut expected = 0;
+    let mut abandoned = 0u32;
+    while expected < N {
+        match recv_timeout::<R, _, _>(&mut rx, Duration::from_micros(200)).await {
+            Ok(msg) => {
+                assert_eq!(msg, expected);
+                expected += 1;
+            }
+            Err(RecvTimeoutError::Timeout) => abandoned += 1,
+            Err(other) => panic!("unexpected {other}"),
+        }
+    }
+    producer.await;
+    assert_eq!(recv::<R, _, _>(&mut rx).await, Err(RecvError::Closed));
+    assert!(abandoned > 0, "the test never abandoned a receive");
+    if !R::BLOCKING {
+        // A recv future dropped after being polled (not at a deadline) loses nothing either.
+        let (tx, mut rx) = channel::<u64, B>(1);
+        {
+            let pending = rx.recv();
+            futures::pin_mut!(pending);
+            let polled = futures::poll!(pending.as_mut());
+            assert!(polled.is_pending());
+        }
+        tx.try_send(5).expect("room");
+        assert_eq!(rx.recv().await, Ok(5));
+    }
+}
+
+/// 8. Counters are exact once activity stops, after a mix of every outcome.
+pub async fn counters_exact_at_quiescence<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(3);
+    let producers: Vec<_> = (0..2u64)
+        .map(|p| {
+            let tx = tx.clone();
+            R::spawn(async move {
+                for i in 0..200 {
+                    send::<R, _, _>(&tx, p * 1000 + i).await.expect("send");
+                }
+            })
+        })
+        .collect();
+    // Take all but a full channel's worth, so every producer can finish.
+    for _ in 0..397 {
+        recv::<R, _, _>(&mut rx).await.expect("recv");
+    }
+    for producer in producers {
+        producer.await;
+    }
+    assert_eq!(recv_timeout::<R, _, _>(&mut rx, Duration::from_millis(1)).await.map(|_| ()), Ok(()));
+    let stats = rx.stats();
+    assert_eq!((stats.sent, stats.received, stats.depth), (400, 398, 2), "{stats:?}");
+    assert_counters_add_up(&stats);
+    let depth = stats.depth as u64;
+    drop(rx);
+    let stats = tx.stats();
+    assert_eq!(stats.discarded_at_close, depth);
+    assert_counters_add_up(&stats);
+    assert_eq!(tx.try_send(1), Err(TrySendError::Closed(1)));
+    assert_eq!(tx.stats().closed_errors, 1);
+}
+
+/// The FFI pattern: blocking senders on OS threads into a receiver in the runtime.
+pub async fn blocking_threads_into_receiver<R: Runtime, B: Backend>() {
+    const PER: u64 = 500;
+    let (tx, mut rx) = channel::<u64, B>(8);
+    let threads: Vec<_> = (0..4u64)
+        .map(|t| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for i in 0..PER {
+                    tx.send_blocking(t * PER + i).expect("send_blocking");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut seen = vec![false; 4 * PER as usize];
+    while let Ok(msg) = recv::<R, _, _>(&mut rx).await {
+        assert!(!std::mem::replace(&mut seen[msg as usize], true), "duplicate {msg}");
+    }
+    assert!(seen.iter().all(|s| *s), "lost messages");
+    for thread in threads {
+        thread.join().expect("thread");
+    }
+    assert_counters_add_up(&rx.stats());
+}
+
+/// The other direction: senders in the runtime into a blocking receiver on an OS thread.
+pub async fn senders_into_blocking_thread<R: Runtime, B: Backend>() {
+    const PER: u64 = 500;
+    let (tx, mut rx) = channel::<u64, B>(8);
+    let consumer = std::thread::spawn(move || {
+        let mut sum = 0u64;
+        let mut count = 0u64;
+        while let Ok(msg) = rx.recv_blocking() {
+            sum += msg;
+            count += 1;
+        }
+        (count, sum, rx.stats())
+    });
+    let producers: Vec<_> = (0..3u64)
+        .map(|p| {
+            let tx = tx.clone();
+            R::spawn(async move {
+                for i in 0..PER {
+                    send::<R, _, _>(&tx, p * PER + i).await.expect("send");
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    for producer in producers {
+        producer.await;
+    }
+    let (count, sum, stats) = consumer.join().expect("consumer");
+    let n = 3 * PER;
+    assert_eq!((count, sum), (n, n * (n - 1) / 2));
+    assert_counters_add_up(&stats);
+}
+
+/// 6. Blocking calls made inside this runtime's context never panic: they work, or (on a
+/// current-thread tokio runtime) return `WouldDeadlock` with the message.
+pub async fn blocking_calls_in_context_do_not_panic<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(1);
+    // Calls that need no wait succeed everywhere.
+    tx.send_blocking(1).expect("room, no wait");
+    assert_eq!(rx.recv_blocking(), Ok(1));
+    tx.try_send(2).expect("room");
+    let drainer_go = Arc::new(AtomicBool::new(false));
+    let go = Arc::clone(&drainer_go);
+    let drainer = std::thread::spawn(move || {
+        while !go.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        let got: Vec<u64> = std::iter::from_fn(|| rx.recv_blocking().ok()).collect();
+        (got, rx)
+    });
+    drainer_go.store(true, Ordering::Release);
+    match R::BLOCKING_IN_CONTEXT {
+        BlockingInContext::Works => {
+            assert_eq!(tx.send_blocking(3), Ok(()));
+            assert_eq!(tx.send_timeout_blocking(4, Duration::from_secs(5)), Ok(()));
+        }
+        BlockingInContext::WouldDeadlock => {
+            assert_eq!(tx.send_blocking(3), Err(SendError::WouldDeadlock(3)));
+            assert_eq!(
+                tx.send_timeout_blocking(4, Duration::from_secs(5)),
+                Err(SendTimeoutError::WouldDeadlock(4))
+            );
+        }
+    }
+    drop(tx);
+    let (got, mut rx) = drainer.join().expect("drainer");
+    match R::BLOCKING_IN_CONTEXT {
+        BlockingInContext::Works => assert_eq!(got, vec![2, 3, 4]),
+        BlockingInContext::WouldDeadlock => assert_eq!(got, vec![2]),
+    }
+    // A blocking receive on an empty, open channel.
+    let (tx, mut rx2) = channel::<u64, B>(1);
+    match R::BLOCKING_IN_CONTEXT {
+        BlockingInContext::Works => assert_eq!(
+            rx2.recv_timeout_blocking(Duration::from_millis(5)),
+            Err(RecvTimeoutError::Timeout)
+        ),
+        BlockingInContext::WouldDeadlock => {
+            assert_eq!(rx2.recv_blocking(), Err(RecvError::WouldDeadlock));
+            assert_eq!(
+                rx2.recv_timeout_blocking(Duration::from_millis(5)),
+                Err(RecvTimeoutError::WouldDeadlock)
+            );
+        }
+    }
+    drop(tx);
+    assert_eq!(rx.recv_blocking(), Err(RecvError::Closed));
+}
+
+/// The receiver is a `Stream` that yields everything, then ends.
+pub async fn stream_yields_all_then_ends<R: Runtime, B: Backend>() {
+    let (tx, rx) = channel::<u64, B>(2);
+    let producer = R::spawn(async move {
+        for i in 0..100 {
+            send::<R, _, _>(&tx, i).await.expect("send");
+        }
+    });
+    let got: Vec<u64> = rx.collect().await;
+    assert_eq!(got, (0..100).collect::<Vec<_>>());
+    producer.await;
+}
+
+/// The overflow policies: `retry` gives up with the message, `drop_oldest` evicts and counts
+/// (where the backend can), `block` waits.
+pub async fn overflow_policies_apply<R: Runtime, B: Backend>() {
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(2),
+        deadline: None,
+    };
+    let (tx, mut rx) = ChannelBuilder::new(B::default(), "t", 1)
+        .policy(OverflowPolicy::Retry(retry))
+        .build::<u64>()
+        .expect("channel");
+    tx.try_send(1).expect("room");
+    assert_eq!(send::<R, _, _>(&tx, 2).await, Err(SendError::Full(2)));
+    let stats = tx.stats();
+    assert_eq!((stats.retries, stats.full_events), (2, 1), "{stats:?}");
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(send::<R, _, _>(&tx, 3).await, Ok(()));
+
+    let oldest = ChannelBuilder::new(B::default(), "t", 2)
+        .policy(OverflowPolicy::DropOldest)
+        .build::<u64>();
+    if B::default().supports_drop_oldest() {
+        let (tx, mut rx) = oldest.expect("channel");
+        for i in 0..5 {
+            send::<R, _, _>(&tx, i).await.expect("drop_oldest never refuses");
+        }
+        assert_eq!(tx.force_send(5), Ok(Some(3)));
+        assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(4), Ok(5)));
+        let stats = rx.stats();
+        assert_eq!(stats.evicted, 4);
+        assert_counters_add_up(&stats);
+    } else {
+        assert!(matches!(oldest, Err(BuildError::UnsupportedPolicy { policy: "drop_oldest", .. })));
+    }
+}
