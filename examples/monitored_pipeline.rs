@@ -67,12 +67,21 @@ async fn run() -> Result<(), Box<dyn std::error::Error>> {
     let expected_checksum = total * (total - 1) / 2;
     let stats = rx.stats();
     println!("channel    {} (backend {})", rx.name(), rx.backend());
-    println!("received   {received} of {total} (checksum ok: {})", checksum == expected_checksum);
+    println!(
+        "received   {received} of {total} (checksum ok: {})",
+        checksum == expected_checksum
+    );
     println!("sent       {}", stats.sent);
     println!("received   {}", stats.received);
-    println!("full       {} sends found the channel full", stats.full_events);
+    println!(
+        "full       {} sends found the channel full",
+        stats.full_events
+    );
     println!("timeouts   {}", stats.timeouts);
-    println!("depth      {} / {} (high-water mark {})", stats.depth, stats.capacity, stats.high_water_mark);
+    println!(
+        "depth      {} / {} (high-water mark {})",
+        stats.depth, stats.capacity, stats.high_water_mark
+    );
     if received != total || checksum != expected_checksum || stats.sent != stats.received {
         return Err("messages lost or duplicated".into());
     }

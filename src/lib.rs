@@ -21,10 +21,10 @@
 //! (`sent == received + depth + evicted + discarded_at_close` once activity stops).
 
 pub use boundflow_core::{
-    BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelStats,
+    BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelPair, ChannelStats,
     DEFAULT_MAX_CAPACITY, OverflowPolicy, RawReceiver, RawSender, Receiver, RecvError,
-    RecvTimeoutError, RetryPolicy, SendError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError, bounded, channel, notified, runtime, saturation, timer,
+    RecvTimeoutError, RetryPolicy, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+    bounded, channel, notified, runtime, saturation, timer,
 };
 
 #[cfg(feature = "async-channel")]

@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | bounded | `mpsc::channel(capacity)`; capacity validated first (tokio panics on 0 or above `Semaphore::MAX_PERMITS`) | none |
 //! | async send / recv | tokio's own `send` / `recv` | none |
-//! | `send_until` with a deadline | `reserve()` raced against a [`futures_timer`] deadline, then `permit.send(msg)`: the message never leaves the caller until there is room, so a timeout gives it back without `Clone` | one timer, armed only when the channel is full |
+//! | `send_until` with a deadline | `reserve()` raced against a `futures-timer` deadline ([`boundflow_core::timer`]), then `permit.send(msg)`: the message never leaves the caller until there is room, so a timeout gives it back without `Clone` | one timer, armed only when the channel is full |
 //! | blocking calls | try first; then [`boundflow_core::runtime::blocking_permit`] and the async path driven by a thread-parking `block_on` (what tokio's `blocking_send` does, minus its panic inside a runtime) | a `block_in_place` hand-off on a multi-thread runtime |
 //! | `close` | tokio's `Receiver::close` (wakes blocked senders; sends already holding a permit complete and are drained) | none |
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
@@ -15,7 +15,6 @@
 //! Depth on the sending side is `max_capacity - capacity` (permits in use, so a send that holds a
 //! permit but has not yet written counts as queued); on the receiving side it is tokio's `len()`.
 
-use std::future::Future;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -68,27 +67,25 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         })
     }
 
-    fn send_until(
+    async fn send_until(
         &self,
         msg: T,
         deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<(), SendTimeoutError<T>>> + Send {
-        async move {
-            let Some(deadline) = deadline else {
-                return self
-                    .0
-                    .send(msg)
-                    .await
-                    .map_err(|err| SendTimeoutError::Closed(err.0));
-            };
-            match with_deadline(self.0.reserve(), deadline).await {
-                Some(Ok(permit)) => {
-                    permit.send(msg);
-                    Ok(())
-                }
-                Some(Err(_)) => Err(SendTimeoutError::Closed(msg)),
-                None => Err(SendTimeoutError::Timeout(msg)),
+    ) -> Result<(), SendTimeoutError<T>> {
+        let Some(deadline) = deadline else {
+            return self
+                .0
+                .send(msg)
+                .await
+                .map_err(|err| SendTimeoutError::Closed(err.0));
+        };
+        match with_deadline(self.0.reserve(), deadline).await {
+            Some(Ok(permit)) => {
+                permit.send(msg);
+                Ok(())
             }
+            Some(Err(_)) => Err(SendTimeoutError::Closed(msg)),
+            None => Err(SendTimeoutError::Timeout(msg)),
         }
     }
 
@@ -129,19 +126,14 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         })
     }
 
-    fn recv_until(
-        &mut self,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<T, RecvTimeoutError>> + Send {
-        async move {
-            let received = match deadline {
-                None => self.0.recv().await,
-                Some(deadline) => with_deadline(self.0.recv(), deadline)
-                    .await
-                    .ok_or(RecvTimeoutError::Timeout)?,
-            };
-            received.ok_or(RecvTimeoutError::Closed)
-        }
+    async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let received = match deadline {
+            None => self.0.recv().await,
+            Some(deadline) => with_deadline(self.0.recv(), deadline)
+                .await
+                .ok_or(RecvTimeoutError::Timeout)?,
+        };
+        received.ok_or(RecvTimeoutError::Closed)
     }
 
     fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {

@@ -12,6 +12,9 @@ use crate::receiver::Receiver;
 use crate::sender::Sender;
 use crate::shared::Shared;
 
+/// A channel's two ends, as [`ChannelBuilder::build`] returns them.
+pub type ChannelPair<T, B> = (Sender<T, B>, Receiver<T, B>);
+
 /// Builds a named, bounded, monitored channel on a backend.
 ///
 /// ```
@@ -66,7 +69,7 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
     /// # Errors
     /// [`BuildError::Capacity`] for a zero or too large capacity;
     /// [`BuildError::UnsupportedPolicy`] for `drop_oldest` on a backend that cannot evict.
-    pub fn build<T: Send + 'static>(self) -> Result<(Sender<T, B>, Receiver<T, B>), BuildError> {
+    pub fn build<T: Send + 'static>(self) -> Result<ChannelPair<T, B>, BuildError> {
         let max = self.max_capacity.min(self.backend.max_capacity());
         let capacity = Capacity::with_max(self.capacity, max)?;
         let can_evict = self.backend.supports_drop_oldest();
@@ -100,6 +103,6 @@ pub fn bounded<T: Send + 'static, B: BoundedChannel>(
     backend: B,
     name: impl Into<Arc<str>>,
     capacity: usize,
-) -> Result<(Sender<T, B>, Receiver<T, B>), BuildError> {
+) -> Result<ChannelPair<T, B>, BuildError> {
     ChannelBuilder::new(backend, name, capacity).build()
 }

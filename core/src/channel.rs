@@ -54,8 +54,10 @@ pub trait BoundedChannel: Clone + Send + Sync + 'static {
 
     /// Makes a bounded channel. `capacity` is already validated against
     /// [`max_capacity`](Self::max_capacity).
-    fn bounded<T: Send + 'static>(&self, capacity: Capacity)
-    -> (Self::Sender<T>, Self::Receiver<T>);
+    fn bounded<T: Send + 'static>(
+        &self,
+        capacity: Capacity,
+    ) -> (Self::Sender<T>, Self::Receiver<T>);
 }
 
 /// The sending endpoint of a backend. Cloning makes another sender of the same channel.
@@ -73,8 +75,11 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
 
     /// Blocks the thread until there is room (until `deadline`, if any) and queues `msg`.
     /// Returns `WouldDeadlock(msg)` instead of blocking where that would stall a runtime.
-    fn send_blocking_until(&self, msg: T, deadline: Option<Instant>)
-    -> Result<(), SendTimeoutError<T>>;
+    fn send_blocking_until(
+        &self,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>>;
 
     /// Evicts the oldest queued message, if the backend can do that from the sending side.
     fn evict_oldest(&self) -> Option<T> {
@@ -90,6 +95,11 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
 
     /// How many messages are queued (read from the backend, may be a moment old).
     fn len(&self) -> usize;
+
+    /// Whether nothing is queued.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 
     /// Whether the receiver has closed or gone away.
     fn is_closed(&self) -> bool;
@@ -123,4 +133,9 @@ pub trait RawReceiver<T: Send + 'static>: Send + Sync + Unpin + 'static {
 
     /// How many messages are queued.
     fn len(&self) -> usize;
+
+    /// Whether nothing is queued.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
 }

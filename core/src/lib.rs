@@ -22,7 +22,7 @@ mod sender;
 mod shared;
 pub mod timer;
 
-pub use builder::{ChannelBuilder, bounded};
+pub use builder::{ChannelBuilder, ChannelPair, bounded};
 pub use capacity::{Capacity, DEFAULT_MAX_CAPACITY};
 pub use channel::{BoundedChannel, RawReceiver, RawSender};
 pub use error::{

@@ -23,7 +23,6 @@
 //! - **Wake-ups at the end**: the last sender going away, or the receiver closing, wakes everyone
 //!   waiting on the other side.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
@@ -229,35 +228,33 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         self.signals.push(&self.tx, msg)
     }
 
-    fn send_until(
+    async fn send_until(
         &self,
         msg: T,
         deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<(), SendTimeoutError<T>>> + Send {
-        async move {
-            let signals = &*self.signals;
-            let mut msg = msg;
-            loop {
-                msg = match signals.push(&self.tx, msg) {
-                    Ok(()) => return Ok(()),
-                    Err(err) => full_or_return(err)?,
-                };
-                listener!(signals.not_full => listener);
-                let _waiting = Waiting::new(&signals.send_waiters);
-                msg = match signals.push(&self.tx, msg) {
-                    Ok(()) => return Ok(()),
-                    Err(err) => full_or_return(err)?,
-                };
-                let woken = match deadline {
-                    None => {
-                        listener.await;
-                        true
-                    }
-                    Some(deadline) => with_deadline(listener, deadline).await.is_some(),
-                };
-                if !woken {
-                    return Err(SendTimeoutError::Timeout(msg));
+    ) -> Result<(), SendTimeoutError<T>> {
+        let signals = &*self.signals;
+        let mut msg = msg;
+        loop {
+            msg = match signals.push(&self.tx, msg) {
+                Ok(()) => return Ok(()),
+                Err(err) => full_or_return(err)?,
+            };
+            listener!(signals.not_full => listener);
+            let _waiting = Waiting::new(&signals.send_waiters);
+            msg = match signals.push(&self.tx, msg) {
+                Ok(()) => return Ok(()),
+                Err(err) => full_or_return(err)?,
+            };
+            let woken = match deadline {
+                None => {
+                    listener.await;
+                    true
                 }
+                Some(deadline) => with_deadline(listener, deadline).await.is_some(),
+            };
+            if !woken {
+                return Err(SendTimeoutError::Timeout(msg));
             }
         }
     }
@@ -357,31 +354,26 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         self.signals.pop()
     }
 
-    fn recv_until(
-        &mut self,
-        deadline: Option<Instant>,
-    ) -> impl Future<Output = Result<T, RecvTimeoutError>> + Send {
+    async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let signals = &*self.signals;
-        async move {
-            loop {
-                if let Some(result) = pop_or_wait(signals.pop()) {
-                    return result;
+        loop {
+            if let Some(result) = pop_or_wait(signals.pop()) {
+                return result;
+            }
+            listener!(signals.not_empty => listener);
+            let _waiting = Waiting::new(&signals.recv_waiters);
+            if let Some(result) = pop_or_wait(signals.pop()) {
+                return result;
+            }
+            let woken = match deadline {
+                None => {
+                    listener.await;
+                    true
                 }
-                listener!(signals.not_empty => listener);
-                let _waiting = Waiting::new(&signals.recv_waiters);
-                if let Some(result) = pop_or_wait(signals.pop()) {
-                    return result;
-                }
-                let woken = match deadline {
-                    None => {
-                        listener.await;
-                        true
-                    }
-                    Some(deadline) => with_deadline(listener, deadline).await.is_some(),
-                };
-                if !woken {
-                    return Err(RecvTimeoutError::Timeout);
-                }
+                Some(deadline) => with_deadline(listener, deadline).await.is_some(),
+            };
+            if !woken {
+                return Err(RecvTimeoutError::Timeout);
             }
         }
     }

@@ -243,7 +243,9 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     #[cold]
     fn count_full(&self) {
         bump(&self.shared.monitor.send.full_events);
-        self.shared.monitor.observe_depth(self.shared.capacity.get());
+        self.shared
+            .monitor
+            .observe_depth(self.shared.capacity.get());
     }
 
     fn first_try(&self, msg: T) -> FirstTry<T> {

@@ -17,28 +17,37 @@ use crate::harness::*;
 /// A message type that is neither `Clone` nor `Debug`: errors must give it back anyway.
 struct Job(u64);
 
-/// 1. Bounded: capacity is validated (typed errors, never a panic).
+/// Contract 1: Bounded: capacity is validated (typed errors, never a panic).
 pub async fn capacity_is_validated<R: Runtime, B: Backend>() {
     let zero = ChannelBuilder::new(B::default(), "t", 0).build::<u8>();
-    assert!(matches!(zero, Err(BuildError::Capacity(CapacityError::Zero))));
+    assert!(matches!(
+        zero,
+        Err(BuildError::Capacity(CapacityError::Zero))
+    ));
     let over = ChannelBuilder::new(B::default(), "t", DEFAULT_MAX_CAPACITY + 1).build::<u8>();
     assert!(matches!(
         over,
-        Err(BuildError::Capacity(CapacityError::TooLarge { max: DEFAULT_MAX_CAPACITY, .. }))
+        Err(BuildError::Capacity(CapacityError::TooLarge {
+            max: DEFAULT_MAX_CAPACITY,
+            ..
+        }))
     ));
     // Raising boundflow's maximum still leaves the backend's own limit in force, without panic.
     let absurd = ChannelBuilder::new(B::default(), "t", usize::MAX)
         .max_capacity(usize::MAX)
         .build::<u8>();
     if let Err(err) = absurd {
-        assert!(matches!(err, BuildError::Capacity(CapacityError::TooLarge { .. })));
+        assert!(matches!(
+            err,
+            BuildError::Capacity(CapacityError::TooLarge { .. })
+        ));
     }
     let (tx, rx) = channel::<u8, B>(7);
     assert_eq!((tx.capacity(), rx.capacity()), (7, 7));
     assert_eq!(tx.stats().capacity, 7);
 }
 
-/// 1. Bounded: never more than `capacity` queued, even with a producer racing a consumer.
+/// Contract 1: Bounded: never more than `capacity` queued, even with a producer racing a consumer.
 pub async fn never_more_than_capacity_queued<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(4);
     for i in 0..4 {
@@ -60,10 +69,13 @@ pub async fn never_more_than_capacity_queued<R: Runtime, B: Backend>() {
     }
     let tx = producer.await;
     let stats = tx.stats();
-    assert!(stats.high_water_mark <= 4 && stats.full_events >= 1, "{stats:?}");
+    assert!(
+        stats.high_water_mark <= 4 && stats.full_events >= 1,
+        "{stats:?}"
+    );
 }
 
-/// 3. FIFO per sender: three producers interleave, each one's messages arrive in order.
+/// Contract 3: FIFO per sender: three producers interleave, each one's messages arrive in order.
 /// (Idea ported from Go's channel tests as crossbeam-channel carries them, `tests/golang.rs`.)
 pub async fn fifo_per_sender<R: Runtime, B: Backend>() {
     const PER: u64 = 300;
@@ -90,7 +102,7 @@ pub async fn fifo_per_sender<R: Runtime, B: Backend>() {
     }
 }
 
-/// 4. Close: when every sender is gone, the receiver drains what is queued, then sees closed.
+/// Contract 4: Close: when every sender is gone, the receiver drains what is queued, then sees closed.
 pub async fn senders_gone_drains_then_closed<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(8);
     let tx2 = tx.clone();
@@ -116,7 +128,7 @@ pub async fn senders_gone_drains_then_closed<R: Runtime, B: Backend>() {
     assert_eq!(waiter.await, Err(RecvError::Closed));
 }
 
-/// 4. `Receiver::close`: later sends fail with the message, the queue still drains.
+/// Contract 4: `Receiver::close`: later sends fail with the message, the queue still drains.
 pub async fn receiver_close_drains_then_closed<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(8);
     for i in 0..3 {
@@ -138,7 +150,7 @@ pub async fn receiver_close_drains_then_closed<R: Runtime, B: Backend>() {
     assert_eq!((stats.sent, stats.received, stats.closed_errors), (3, 3, 3));
 }
 
-/// 4. `Receiver::close` wakes senders blocked on a full channel: each completes (and is
+/// Contract 4: `Receiver::close` wakes senders blocked on a full channel: each completes (and is
 /// drained) or fails with its message — none hangs.
 pub async fn receiver_close_wakes_blocked_senders<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(1);
@@ -165,10 +177,14 @@ pub async fn receiver_close_wakes_blocked_senders<R: Runtime, B: Backend>() {
     }
     assert!(drained.contains(&0));
     assert!(drained.is_disjoint(&handed_back));
-    assert_eq!(drained.len() + handed_back.len(), 4, "every message accounted for once");
+    assert_eq!(
+        drained.len() + handed_back.len(),
+        4,
+        "every message accounted for once"
+    );
 }
 
-/// 2. Dropping the receiver fails later sends with their message and counts what it discarded.
+/// Contract 2: Dropping the receiver fails later sends with their message and counts what it discarded.
 pub async fn receiver_drop_counts_discarded<R: Runtime, B: Backend>() {
     let (tx, rx) = channel::<Job, B>(4);
     for i in 0..3 {
@@ -179,7 +195,10 @@ pub async fn receiver_drop_counts_discarded<R: Runtime, B: Backend>() {
     assert_eq!(tx.try_send(Job(7)).map_err(|e| e.into_inner().0), Err(7));
     match send::<R, _, _>(&tx, Job(8)).await {
         Err(SendError::Closed(Job(8))) => {}
-        other => panic!("expected Closed(Job(8)), got {:?}", other.map_err(|e| e.to_string())),
+        other => panic!(
+            "expected Closed(Job(8)), got {:?}",
+            other.map_err(|e| e.to_string())
+        ),
     }
     let stats = tx.stats();
     assert_eq!(stats.discarded_at_close, 3, "{stats:?}");
@@ -187,7 +206,7 @@ pub async fn receiver_drop_counts_discarded<R: Runtime, B: Backend>() {
     assert_counters_add_up(&stats);
 }
 
-/// 2 and 5. Every error hands the message back, without `Clone` or `Debug`.
+/// Contracts 2 and 5: Every error hands the message back, without `Clone` or `Debug`.
 pub async fn errors_give_the_message_back<R: Runtime, B: Backend>() {
     let (tx, _rx) = channel::<Job, B>(1);
     tx.try_send(Job(1)).map_err(|_| "room").expect("room");
@@ -223,12 +242,15 @@ pub async fn errors_give_the_message_back<R: Runtime, B: Backend>() {
     assert_eq!(tx.stats().timeouts, 1);
 }
 
-/// 5. Timeouts never return early, both directions.
+/// Contract 5: Timeouts never return early, both directions.
 pub async fn timeouts_never_early<R: Runtime, B: Backend>() {
     let wait = Duration::from_millis(15);
     let (tx, mut rx) = channel::<u64, B>(1);
     let start = Instant::now();
-    assert_eq!(recv_timeout::<R, _, _>(&mut rx, wait).await, Err(RecvTimeoutError::Timeout));
+    assert_eq!(
+        recv_timeout::<R, _, _>(&mut rx, wait).await,
+        Err(RecvTimeoutError::Timeout)
+    );
     assert!(start.elapsed() >= wait, "recv_timeout returned early");
     tx.try_send(1).expect("room");
     let start = Instant::now();
@@ -244,12 +266,18 @@ pub async fn timeouts_never_early<R: Runtime, B: Backend>() {
         sleep::<R>(Duration::from_millis(10)).await;
         tx.try_send(3).is_ok()
     });
-    assert_eq!(recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(5)).await, Ok(1));
-    assert_eq!(recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(5)).await, Ok(3));
+    assert_eq!(
+        recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(5)).await,
+        Ok(1)
+    );
+    assert_eq!(
+        recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(5)).await,
+        Ok(3)
+    );
     assert!(late.await);
 }
 
-/// 5. The async timeouts also work under `futures::executor::block_on`, with no runtime at all.
+/// Contract 5: The async timeouts also work under `futures::executor::block_on`, with no runtime at all.
 pub async fn timeouts_work_under_futures_block_on<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(1);
     let outcome = std::thread::spawn(move || {
@@ -271,7 +299,7 @@ pub async fn timeouts_work_under_futures_block_on<R: Runtime, B: Backend>() {
     assert_eq!(outcome.3, Ok(1));
 }
 
-/// 7. Cancel safety of receives: receives abandoned at their deadline, again and again while a
+/// Contract 7: Cancel safety of receives: receives abandoned at their deadline, again and again while a
 /// producer sends, lose nothing and duplicate nothing.
 pub async fn recv_is_cancel_safe<R: Runtime, B: Backend>() {
     const N: u64 = 300;
@@ -313,7 +341,7 @@ pub async fn recv_is_cancel_safe<R: Runtime, B: Backend>() {
     }
 }
 
-/// 8. Counters are exact once activity stops, after a mix of every outcome.
+/// Contract 8: Counters are exact once activity stops, after a mix of every outcome.
 pub async fn counters_exact_at_quiescence<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(3);
     let producers: Vec<_> = (0..2u64)
@@ -333,9 +361,18 @@ pub async fn counters_exact_at_quiescence<R: Runtime, B: Backend>() {
     for producer in producers {
         producer.await;
     }
-    assert_eq!(recv_timeout::<R, _, _>(&mut rx, Duration::from_millis(1)).await.map(|_| ()), Ok(()));
+    assert_eq!(
+        recv_timeout::<R, _, _>(&mut rx, Duration::from_millis(1))
+            .await
+            .map(|_| ()),
+        Ok(())
+    );
     let stats = rx.stats();
-    assert_eq!((stats.sent, stats.received, stats.depth), (400, 398, 2), "{stats:?}");
+    assert_eq!(
+        (stats.sent, stats.received, stats.depth),
+        (400, 398, 2),
+        "{stats:?}"
+    );
     assert_counters_add_up(&stats);
     let depth = stats.depth as u64;
     drop(rx);
@@ -363,7 +400,10 @@ pub async fn blocking_threads_into_receiver<R: Runtime, B: Backend>() {
     drop(tx);
     let mut seen = vec![false; 4 * PER as usize];
     while let Ok(msg) = recv::<R, _, _>(&mut rx).await {
-        assert!(!std::mem::replace(&mut seen[msg as usize], true), "duplicate {msg}");
+        assert!(
+            !std::mem::replace(&mut seen[msg as usize], true),
+            "duplicate {msg}"
+        );
     }
     assert!(seen.iter().all(|s| *s), "lost messages");
     for thread in threads {
@@ -405,7 +445,7 @@ pub async fn senders_into_blocking_thread<R: Runtime, B: Backend>() {
     assert_counters_add_up(&stats);
 }
 
-/// 6. Blocking calls made inside this runtime's context never panic: they work, or (on a
+/// Contract 6: Blocking calls made inside this runtime's context never panic: they work, or (on a
 /// current-thread tokio runtime) return `WouldDeadlock` with the message.
 pub async fn blocking_calls_in_context_do_not_panic<R: Runtime, B: Backend>() {
     let (tx, mut rx) = channel::<u64, B>(1);
@@ -501,7 +541,9 @@ pub async fn overflow_policies_apply<R: Runtime, B: Backend>() {
     if B::default().supports_drop_oldest() {
         let (tx, mut rx) = oldest.expect("channel");
         for i in 0..5 {
-            send::<R, _, _>(&tx, i).await.expect("drop_oldest never refuses");
+            send::<R, _, _>(&tx, i)
+                .await
+                .expect("drop_oldest never refuses");
         }
         assert_eq!(tx.force_send(5), Ok(Some(3)));
         assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(4), Ok(5)));
@@ -509,6 +551,12 @@ pub async fn overflow_policies_apply<R: Runtime, B: Backend>() {
         assert_eq!(stats.evicted, 4);
         assert_counters_add_up(&stats);
     } else {
-        assert!(matches!(oldest, Err(BuildError::UnsupportedPolicy { policy: "drop_oldest", .. })));
+        assert!(matches!(
+            oldest,
+            Err(BuildError::UnsupportedPolicy {
+                policy: "drop_oldest",
+                ..
+            })
+        ));
     }
 }
