@@ -43,6 +43,8 @@ macro_rules! runtime_module {
                 blocking_calls_in_context_do_not_panic,
                 stream_yields_all_then_ends,
                 overflow_policies_apply,
+                abandoned_receive_keeps_the_next_wakeup,
+                receiver_drop_racing_senders_counts_exactly,
             );
         }
     };

@@ -15,10 +15,11 @@
 //! Depth on the sending side is `max_capacity - capacity` (permits in use, so a send that holds a
 //! permit but has not yet written counts as queued); on the receiving side it is tokio's `len()`.
 
+use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use boundflow_core::runtime::{block_on, blocking_permit};
+use boundflow_core::runtime::blocking_permit;
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
     BoundedChannel, Capacity, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
@@ -45,23 +46,41 @@ impl BoundedChannel for Tokio {
     fn bounded<T: Send + 'static>(&self, capacity: Capacity) -> (TokioSender<T>, TokioReceiver<T>) {
         // Cannot panic: `Capacity` is at least 1 and the builder capped it at MAX_PERMITS.
         let (tx, rx) = mpsc::channel(capacity.get());
-        (TokioSender(tx), TokioReceiver(rx))
+        let orphan = Arc::new(Mutex::new(None));
+        (
+            TokioSender {
+                tx,
+                orphan: Arc::clone(&orphan),
+            },
+            TokioReceiver { rx, orphan },
+        )
     }
 }
 
+/// Where a dropped receiver leaves tokio's receiving end, so that messages whose send was
+/// already admitted (a permit held) when the receiver went are counted by the last sender
+/// instead of being dropped unseen by tokio — and the receiver's drop never waits for them.
+type Orphan<T> = Arc<Mutex<Option<mpsc::Receiver<T>>>>;
+
 /// The tokio backend's raw sending end.
 #[derive(Debug)]
-pub struct TokioSender<T>(mpsc::Sender<T>);
+pub struct TokioSender<T> {
+    tx: mpsc::Sender<T>,
+    orphan: Orphan<T>,
+}
 
 impl<T> Clone for TokioSender<T> {
     fn clone(&self) -> Self {
-        TokioSender(self.0.clone())
+        TokioSender {
+            tx: self.tx.clone(),
+            orphan: Arc::clone(&self.orphan),
+        }
     }
 }
 
 impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        self.0.try_send(msg).map_err(|err| match err {
+        self.tx.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(msg) => TrySendError::Full(msg),
             mpsc::error::TrySendError::Closed(msg) => TrySendError::Closed(msg),
         })
@@ -74,12 +93,12 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         let Some(deadline) = deadline else {
             return self
-                .0
+                .tx
                 .send(msg)
                 .await
                 .map_err(|err| SendTimeoutError::Closed(err.0));
         };
-        match with_deadline(self.0.reserve(), deadline).await {
+        match with_deadline(self.tx.reserve(), deadline).await {
             Some(Ok(permit)) => {
                 permit.send(msg);
                 Ok(())
@@ -100,27 +119,51 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
             Err(TrySendError::Full(msg)) => msg,
         };
         match blocking_permit() {
-            Some(permit) => permit.run(|| block_on(self.send_until(msg, deadline))),
+            Some(permit) => permit.block_on(self.send_until(msg, deadline)),
             None => Err(SendTimeoutError::WouldDeadlock(msg)),
         }
     }
 
+    fn discard_queued(&self) -> usize {
+        let orphan = self
+            .orphan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        orphan.map_or(0, |mut rx| {
+            std::iter::from_fn(|| rx.try_recv().ok()).count()
+        })
+    }
+
     fn len(&self) -> usize {
-        self.0.max_capacity().saturating_sub(self.0.capacity())
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.tx.is_closed()
     }
 }
 
 /// The tokio backend's raw receiving end.
 #[derive(Debug)]
-pub struct TokioReceiver<T>(mpsc::Receiver<T>);
+pub struct TokioReceiver<T> {
+    rx: mpsc::Receiver<T>,
+    orphan: Orphan<T>,
+}
+
+impl<T> Drop for TokioReceiver<T> {
+    fn drop(&mut self) {
+        // Swap in a dummy so the real receiving end (and anything still landing in it) outlives
+        // us until the last sender drains it.
+        let (_, dummy) = mpsc::channel(1);
+        let rx = std::mem::replace(&mut self.rx, dummy);
+        *self.orphan.lock().unwrap_or_else(PoisonError::into_inner) = Some(rx);
+    }
+}
 
 impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.0.try_recv().map_err(|err| match err {
+        self.rx.try_recv().map_err(|err| match err {
             mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
             mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
         })
@@ -128,8 +171,8 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let received = match deadline {
-            None => self.0.recv().await,
-            Some(deadline) => with_deadline(self.0.recv(), deadline)
+            None => self.rx.recv().await,
+            Some(deadline) => with_deadline(self.rx.recv(), deadline)
                 .await
                 .ok_or(RecvTimeoutError::Timeout)?,
         };
@@ -143,24 +186,24 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
             Err(TryRecvError::Empty) => {}
         }
         match blocking_permit() {
-            Some(permit) => permit.run(|| block_on(self.recv_until(deadline))),
+            Some(permit) => permit.block_on(self.recv_until(deadline)),
             None => Err(RecvTimeoutError::WouldDeadlock),
         }
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.0.poll_recv(cx)
+        self.rx.poll_recv(cx)
     }
 
     fn close(&mut self) {
-        self.0.close();
+        self.rx.close();
     }
 
     fn is_closed(&self) -> bool {
-        self.0.is_closed()
+        self.rx.is_closed()
     }
 
     fn len(&self) -> usize {
-        self.0.len()
+        self.rx.len()
     }
 }

@@ -351,10 +351,13 @@ impl<Q: TryQueue, T: Send + 'static> Drop for NotifiedReceiver<Q, T> {
 
 impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        // A listener left by an abandoned `Stream` poll would swallow the next wake-up.
+        self.stop_stream_wait();
         self.signals.pop()
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        self.stop_stream_wait();
         let signals = &*self.signals;
         loop {
             if let Some(result) = pop_or_wait(signals.pop()) {
@@ -379,6 +382,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
     }
 
     fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        self.stop_stream_wait();
         let signals = &*self.signals;
         if let Some(result) = pop_or_wait(signals.pop()) {
             return result;

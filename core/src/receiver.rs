@@ -4,6 +4,7 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::fence;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -13,11 +14,6 @@ use crate::channel::{BoundedChannel, RawReceiver};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::monitor::{ChannelStats, bump};
 use crate::shared::{Shared, deadline_after};
-
-/// How often the receiver's drop yields while a send it already admitted finishes (tokio holds
-/// such sends as permits). Such a send completes within a few instructions; the bound only
-/// guards against a sender thread descheduled for a very long time.
-const DRAIN_YIELDS: u32 = 10_000;
 
 /// The receiving half of a boundflow channel (one consumer).
 ///
@@ -178,19 +174,14 @@ impl<T: Send + 'static, B: BoundedChannel> Drop for Receiver<T, B> {
         // Announce before draining: a send that lands after the drain is counted by the last
         // sender (see `Sender`'s drop).
         self.shared.receiver_gone.store(true, SeqCst);
+        // Pairs with the last sender's SeqCst load: either it sees `receiver_gone` and counts
+        // what lands after this drain, or this drain sees everything it sent.
+        fence(SeqCst);
         let mut discarded = 0u64;
-        let mut yields = 0;
-        loop {
-            match self.raw.try_recv() {
-                Ok(_) => discarded += 1,
-                Err(TryRecvError::Closed) => break,
-                // Closed but a send it admitted is still finishing: let it land, then take it.
-                Err(TryRecvError::Empty) if yields < DRAIN_YIELDS => {
-                    yields += 1;
-                    std::thread::yield_now();
-                }
-                Err(TryRecvError::Empty) => break,
-            }
+        // Stops at `Empty` too: a send tokio admitted before the close may still be landing;
+        // the backend keeps it for the last sender to count (`RawSender::discard_queued`).
+        while self.raw.try_recv().is_ok() {
+            discarded += 1;
         }
         if discarded > 0 {
             self.shared

@@ -105,11 +105,17 @@ thread_local! {
     static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
 }
 
-/// Drives `fut` to completion on the current thread, parking between polls. Call it only with a
-/// [`BlockingPermit`] (inside [`BlockingPermit::run`]).
-pub fn block_on<F: Future>(fut: F) -> F::Output {
+impl BlockingPermit {
+    /// Drives `fut` to completion on this thread, parking between polls, in the way the current
+    /// context allows (see [`run`](Self::run)).
+    pub fn block_on<F: Future>(self, fut: F) -> F::Output {
+        self.run(|| park_on(fut))
+    }
+}
+
+fn park_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
-    THREAD_WAKER.with(|waker| {
+    let mut poll_with = |waker: &Waker| {
         let mut cx = Context::from_waker(waker);
         loop {
             if let Poll::Ready(out) = fut.as_mut().poll(&mut cx) {
@@ -117,5 +123,10 @@ pub fn block_on<F: Future>(fut: F) -> F::Output {
             }
             thread::park();
         }
-    })
+    };
+    // The cached waker is gone only while this thread's locals are being torn down.
+    match THREAD_WAKER.try_with(|waker| waker.clone()) {
+        Ok(waker) => poll_with(&waker),
+        Err(_) => poll_with(&Waker::from(Arc::new(ThreadWaker(thread::current())))),
+    }
 }

@@ -3,6 +3,7 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
+use std::sync::atomic::fence;
 use std::time::{Duration, Instant};
 
 use crate::channel::{BoundedChannel, RawSender};
@@ -360,6 +361,7 @@ impl<T: Send + 'static, B: BoundedChannel> Clone for Sender<T, B> {
 impl<T: Send + 'static, B: BoundedChannel> Drop for Sender<T, B> {
     fn drop(&mut self) {
         let last = self.shared.senders.fetch_sub(1, AcqRel) == 1;
+        fence(SeqCst);
         // A send that raced the receiver's final drain may have left a message behind; the last
         // sender counts it (the receiver set `receiver_gone` before draining).
         if last && self.shared.receiver_gone.load(SeqCst) {

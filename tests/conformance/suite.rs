@@ -10,7 +10,7 @@ use boundflow::{
     BuildError, CapacityError, ChannelBuilder, DEFAULT_MAX_CAPACITY, OverflowPolicy, RecvError,
     RecvTimeoutError, RetryPolicy, SendError, SendTimeoutError, TryRecvError, TrySendError,
 };
-use futures::StreamExt;
+use futures::{Stream, StreamExt};
 
 use crate::harness::*;
 
@@ -559,4 +559,72 @@ pub async fn overflow_policies_apply<R: Runtime, B: Backend>() {
             })
         ));
     }
+}
+
+/// A receive abandoned mid-wait (a `Stream` poll or a timed-out receive) must not swallow the
+/// wake-up of the receive that follows it.
+pub async fn abandoned_receive_keeps_the_next_wakeup<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(1);
+    // A stream poll whose waker goes nowhere, then abandoned.
+    {
+        let waker = futures::task::noop_waker();
+        let mut cx = std::task::Context::from_waker(&waker);
+        assert!(std::pin::Pin::new(&mut rx).poll_next(&mut cx).is_pending());
+    }
+    assert_eq!(
+        recv_timeout::<R, _, _>(&mut rx, Duration::from_millis(1)).await,
+        Err(RecvTimeoutError::Timeout)
+    );
+    // The sender stays alive: its going away would wake every waiter and hide a lost wake-up.
+    let late = R::spawn(async move {
+        sleep::<R>(Duration::from_millis(10)).await;
+        (tx.try_send(7).is_ok(), tx)
+    });
+    assert_eq!(
+        recv_timeout::<R, _, _>(&mut rx, Duration::from_secs(3)).await,
+        Ok(7)
+    );
+    assert!(late.await.0);
+}
+
+/// Contract 2 and 8 under a race: the receiver goes away while producers are mid-send; every
+/// message is received, handed back, or counted as discarded — exactly once.
+pub async fn receiver_drop_racing_senders_counts_exactly<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(4);
+    let producers: Vec<_> = (0..3u64)
+        .map(|p| {
+            let tx = tx.clone();
+            R::spawn(async move {
+                let (mut accepted, mut handed_back) = (0u64, 0u64);
+                for i in 0.. {
+                    match send::<R, _, _>(&tx, p * 1_000_000 + i).await {
+                        Ok(()) => accepted += 1,
+                        Err(SendError::Closed(_)) => {
+                            handed_back += 1;
+                            break;
+                        }
+                        Err(other) => panic!("unexpected {other}"),
+                    }
+                }
+                (accepted, handed_back)
+            })
+        })
+        .collect();
+    let mut received = 0u64;
+    for _ in 0..200 {
+        recv::<R, _, _>(&mut rx).await.expect("recv");
+        received += 1;
+    }
+    drop(rx);
+    let mut accepted = 0;
+    for producer in producers {
+        let (ok, back) = producer.await;
+        accepted += ok;
+        assert_eq!(back, 1);
+    }
+    let stats = tx.stats();
+    assert_eq!(stats.sent, accepted, "{stats:?}");
+    assert_eq!(stats.received, received);
+    assert_eq!(stats.closed_errors, 3);
+    assert_counters_add_up(&stats);
 }
