@@ -14,7 +14,7 @@ use boundflow_workloads::{
 };
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 
-const MESSAGES: u64 = 20_000;
+const MESSAGES: u64 = 50_000;
 const CAPACITIES: [usize; 3] = [1, 64, 1024];
 const TOPOLOGIES: [(&str, usize); 2] = [("spsc", 1), ("mpsc4", 4)];
 

@@ -19,6 +19,7 @@
 //! close that drains and wakes, timeouts never early and giving the message back, no panics
 //! from blocking calls inside a runtime, cancel-safe receives, and counters that add up
 //! (`sent == received + depth + evicted + discarded_at_close` once activity stops).
+#![forbid(unsafe_code)]
 
 pub use boundflow_core::{
     BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelPair, ChannelStats,

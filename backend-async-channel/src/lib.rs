@@ -12,6 +12,7 @@
 //! | `close` | boundflow's closed flag (the channel stays open underneath so the adaptor's receiver clone can drain and evict) | one read-mostly load per send |
 //! | bounded | capacities above 1 allocate every slot up front (concurrent-queue): boundflow's maximum refuses absurd sizes | — |
 //! | `drop_oldest` | supported | — |
+#![forbid(unsafe_code)]
 
 use boundflow_core::notified::{Notified, TryQueue};
 use boundflow_core::{TryRecvError, TrySendError};

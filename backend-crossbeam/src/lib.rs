@@ -14,6 +14,7 @@
 //! | `close` | a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
 //! | bounded | the array flavour allocates every slot up front: boundflow's maximum capacity refuses absurd sizes; 0 (crossbeam's rendezvous channel) is refused | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of the receiver | — |
+#![forbid(unsafe_code)]
 
 use boundflow_core::notified::{Notified, TryQueue};
 use boundflow_core::{TryRecvError, TrySendError};

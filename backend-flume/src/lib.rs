@@ -13,6 +13,7 @@
 //! | depth | flume's `len()` takes a lock, so it is read only for `stats()` (and the tick), never per send | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of flume's receiver | — |
 //! | cancel safety | a dropped `recv` leaves the message queued; a dropped `send` drops its message | — |
+#![forbid(unsafe_code)]
 
 use boundflow_core::notified::{Notified, TryQueue};
 use boundflow_core::{TryRecvError, TrySendError};

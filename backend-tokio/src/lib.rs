@@ -14,6 +14,7 @@
 //!
 //! Depth on the sending side is `max_capacity - capacity` (permits in use, so a send that holds a
 //! permit but has not yet written counts as queued); on the receiving side it is tokio's `len()`.
+#![forbid(unsafe_code)]
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};

@@ -8,6 +8,7 @@
 //! Core runs on no particular runtime: async waits use [`timer`] (futures-timer), blocking waits
 //! park the thread, and the optional `tokio` feature only lets [`runtime`] ask whether a
 //! blocking call is being made inside a tokio runtime.
+#![forbid(unsafe_code)]
 
 mod builder;
 mod capacity;

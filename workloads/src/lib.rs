@@ -3,7 +3,7 @@
 //!
 //! Every run moves `messages` `u64`s from `producers` producers to one consumer and returns the
 //! sum of what was received, which the caller can check against [`expected_sum`].
-
+#![forbid(unsafe_code)]
 #![allow(clippy::expect_used)] // a broken benchmark channel should stop the run loudly
 
 use std::future::Future;

@@ -1,0 +1,154 @@
+//! Stress: nothing lost, nothing duplicated, FIFO per producer, counters equal to the truth —
+//! per backend, 8 producers (4 blocking threads, 4 async tasks) x 1 consumer mixing blocking,
+//! async and non-waiting receives, at capacities 1 and 64.
+//!
+//! Run in release: `cargo test --release --all-features --test stress`. The message count per
+//! backend (split over the two capacities) is `BOUNDFLOW_STRESS_MESSAGES`, default 1,000,000;
+//! the long setting is `BOUNDFLOW_STRESS_MESSAGES=10000000`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::time::Duration;
+
+use boundflow::{BoundedChannel, ChannelBuilder, Receiver, TryRecvError};
+
+const PRODUCERS: u64 = 8;
+const BLOCKING_PRODUCERS: u64 = 4;
+const SEQ_BITS: u32 = 40;
+/// Long enough never to expire unless something is stuck.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+fn messages_per_backend() -> u64 {
+    std::env::var("BOUNDFLOW_STRESS_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000)
+}
+
+fn stress<B: BoundedChannel + Default>() {
+    let total = messages_per_backend();
+    for capacity in [1, 64] {
+        run(B::default(), capacity, total / 2 / PRODUCERS);
+    }
+}
+
+fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
+    let (tx, rx) = ChannelBuilder::new(backend, "stress.channel", capacity)
+        .build::<u64>()
+        .unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .build()
+        .unwrap();
+    let consumer = std::thread::spawn(move || consume(rx, per_producer));
+
+    let threads: Vec<_> = (0..BLOCKING_PRODUCERS)
+        .map(|p| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for seq in 0..per_producer {
+                    let msg = p << SEQ_BITS | seq;
+                    if seq % 2 == 0 {
+                        tx.send_blocking(msg).unwrap();
+                    } else {
+                        tx.send_timeout_blocking(msg, PATIENCE).unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    let tasks: Vec<_> = (BLOCKING_PRODUCERS..PRODUCERS)
+        .map(|p| {
+            let tx = tx.clone();
+            runtime.spawn(async move {
+                for seq in 0..per_producer {
+                    let msg = p << SEQ_BITS | seq;
+                    if seq % 2 == 0 {
+                        tx.send(msg).await.unwrap();
+                    } else {
+                        tx.send_timeout(msg, PATIENCE).await.unwrap();
+                    }
+                }
+            })
+        })
+        .collect();
+    for thread in threads {
+        thread.join().unwrap();
+    }
+    runtime.block_on(async {
+        for task in tasks {
+            task.await.unwrap();
+        }
+    });
+    let live = tx.stats();
+    drop(tx);
+    let (received, stats) = consumer.join().unwrap();
+
+    let total = PRODUCERS * per_producer;
+    assert_eq!(received, total);
+    assert_eq!(stats.sent, total, "{stats:?}");
+    assert_eq!(stats.received, total, "{stats:?}");
+    assert_eq!(stats.depth, 0);
+    assert_eq!(
+        (
+            stats.timeouts,
+            stats.closed_errors,
+            stats.discarded_at_close,
+            stats.evicted
+        ),
+        (0, 0, 0, 0)
+    );
+    assert!(stats.high_water_mark <= capacity);
+    assert!(live.sent <= total);
+}
+
+/// Receives until closed, checking FIFO per producer; returns the count and the final stats.
+fn consume<B: BoundedChannel>(
+    mut rx: Receiver<u64, B>,
+    per_producer: u64,
+) -> (u64, boundflow::ChannelStats) {
+    let mut next = [0u64; PRODUCERS as usize];
+    let mut received = 0u64;
+    loop {
+        let msg = match received % 3 {
+            0 => rx.recv_blocking().ok(),
+            1 => futures::executor::block_on(rx.recv()).ok(),
+            _ => match rx.try_recv() {
+                Ok(msg) => Some(msg),
+                Err(TryRecvError::Empty) => rx.recv_timeout_blocking(PATIENCE).ok(),
+                Err(TryRecvError::Closed) => None,
+            },
+        };
+        let Some(msg) = msg else { break };
+        let (producer, seq) = ((msg >> SEQ_BITS) as usize, msg & ((1 << SEQ_BITS) - 1));
+        assert_eq!(
+            seq, next[producer],
+            "producer {producer}: lost, duplicated or reordered"
+        );
+        next[producer] += 1;
+        received += 1;
+        assert!(rx.len() <= rx.capacity());
+    }
+    assert!(
+        next.iter().all(|&n| n == per_producer),
+        "lost messages: {next:?}"
+    );
+    (received, rx.stats())
+}
+
+macro_rules! stress_tests {
+    ($($name:ident: $backend:ty, $feature:literal;)+) => {$(
+        #[test]
+        #[cfg(feature = $feature)]
+        #[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test stress")]
+        fn $name() {
+            stress::<$backend>();
+        }
+    )+};
+}
+
+stress_tests! {
+    tokio: boundflow::Tokio, "tokio";
+    flume: boundflow::Flume, "flume";
+    crossbeam: boundflow::Crossbeam, "crossbeam";
+    async_channel: boundflow::AsyncChannel, "async-channel";
+}
