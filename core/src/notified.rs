@@ -19,7 +19,10 @@
 //! - **Close** (flume and crossbeam have none): a closed flag checked before each push; closing
 //!   wakes every blocked sender, which re-checks it. The adaptor keeps a clone of the queue's
 //!   receiving end, so depth, eviction (`drop_oldest`) and counting stranded messages all work
-//!   from the sending side.
+//!   from the sending side. The one caveat: a send that passed the closed check just before
+//!   `close` may land after the receiver reported `Closed` (it stays receivable, or is counted as
+//!   discarded when the receiver goes). Closing this window exactly would need an in-flight
+//!   counter that every send increments and decrements on a shared cache line.
 //! - **Spinning before parking** (blocking paths only): a few spins and yields, as crossbeam's own
 //!   blocking operations do, before listening; parking costs two context switches per message
 //!   on a channel that is full or empty only for microseconds.

@@ -29,6 +29,12 @@ use crate::shared::{Shared, deadline_after};
 /// [`close`](Self::close) stops new sends (they fail with `Closed(msg)`), wakes blocked senders,
 /// and still lets the receiver drain. Dropping the receiver closes the channel and drops what is
 /// still queued, counting it as `discarded_at_close`.
+///
+/// One caveat on the flume, crossbeam and async-channel backends (their `close` is built by
+/// boundflow, see [`crate::notified`]): a send that had already passed the closed check when
+/// `close` ran may land just after the receiver reported `Closed`. It is not lost: a later
+/// receive still returns it, and if the receiver is dropped instead it is counted in
+/// `discarded_at_close`. On tokio, `Closed` is final.
 pub struct Receiver<T: Send + 'static, B: BoundedChannel> {
     raw: B::Receiver<T>,
     shared: Arc<Shared>,

@@ -13,6 +13,10 @@ use std::time::Instant;
 
 use futures_timer::Delay;
 
+/// The longest single timer: a far deadline is waited for in slices, so that the timer never
+/// computes an `Instant` beyond what the platform can hold.
+const MAX_SLICE: std::time::Duration = std::time::Duration::from_secs(24 * 60 * 60);
+
 /// Runs `fut` until it completes (`Some`) or `deadline` passes (`None`), never returning `None`
 /// before `deadline`.
 ///
@@ -29,10 +33,10 @@ pub async fn with_deadline<F: Future>(fut: F, deadline: Instant) -> Option<F::Ou
             if now >= deadline {
                 return Poll::Ready(None);
             }
-            let timer = delay.get_or_insert_with(|| Delay::new(deadline - now));
+            let timer = delay.get_or_insert_with(|| Delay::new((deadline - now).min(MAX_SLICE)));
             match Pin::new(timer).poll(cx) {
                 Poll::Pending => return Poll::Pending,
-                // A timer may fire a hair early; re-check the clock and re-arm if so.
+                // A timer may fire a hair early, or a slice may end: re-check the clock, re-arm.
                 Poll::Ready(()) => delay = None,
             }
         }
