@@ -18,9 +18,17 @@ const MESSAGES: u64 = 50_000;
 const CAPACITIES: [usize; 3] = [1, 64, 1024];
 const TOPOLOGIES: [(&str, usize); 2] = [("spsc", 1), ("mpsc4", 4)];
 
-fn blocking_group<Raw: BlockingChannel, Bf: BlockingChannel>(c: &mut Criterion, backend: &str) {
+/// One criterion group per topology: `raw_id` and `boundflow` side by side at each capacity, so
+/// each pair is measured back to back (interleaved) on the same noisy machine.
+fn side_by_side(
+    c: &mut Criterion,
+    group_prefix: &str,
+    raw_id: &str,
+    run_raw: impl Fn(&Workload) -> u64,
+    run_boundflow: impl Fn(&Workload) -> u64,
+) {
     for (topology, producers) in TOPOLOGIES {
-        let mut group = c.benchmark_group(format!("{backend}/blocking/{topology}"));
+        let mut group = c.benchmark_group(format!("{group_prefix}/{topology}"));
         group.throughput(Throughput::Elements(MESSAGES));
         for capacity in CAPACITIES {
             let workload = Workload {
@@ -29,42 +37,38 @@ fn blocking_group<Raw: BlockingChannel, Bf: BlockingChannel>(c: &mut Criterion, 
                 messages: MESSAGES,
             };
             let expected = expected_sum(&workload);
-            group.bench_with_input(BenchmarkId::new("raw", capacity), &workload, |b, w| {
-                b.iter(|| assert_eq!(black_box(run_blocking::<Raw>(w)), expected))
-            });
-            group.bench_with_input(
-                BenchmarkId::new("boundflow", capacity),
-                &workload,
-                |b, w| b.iter(|| assert_eq!(black_box(run_blocking::<Bf>(w)), expected)),
-            );
+            for (id, run) in [
+                (raw_id, &run_raw as &dyn Fn(&Workload) -> u64),
+                ("boundflow", &run_boundflow),
+            ] {
+                group.bench_with_input(BenchmarkId::new(id, capacity), &workload, |b, w| {
+                    b.iter(|| assert_eq!(black_box(run(w)), expected))
+                });
+            }
         }
         group.finish();
     }
 }
 
+fn blocking_group<Raw: BlockingChannel, Bf: BlockingChannel>(c: &mut Criterion, backend: &str) {
+    side_by_side(
+        c,
+        &format!("{backend}/blocking"),
+        "raw",
+        run_blocking::<Raw>,
+        run_blocking::<Bf>,
+    );
+}
+
 fn async_group<Raw: AsyncChannel, Bf: AsyncChannel>(c: &mut Criterion, backend: &str, raw: &str) {
     let runtime = async_runtime().expect("tokio runtime");
-    for (topology, producers) in TOPOLOGIES {
-        let mut group = c.benchmark_group(format!("{backend}/async/{topology}"));
-        group.throughput(Throughput::Elements(MESSAGES));
-        for capacity in CAPACITIES {
-            let workload = Workload {
-                producers,
-                capacity,
-                messages: MESSAGES,
-            };
-            let expected = expected_sum(&workload);
-            group.bench_with_input(BenchmarkId::new(raw, capacity), &workload, |b, w| {
-                b.iter(|| assert_eq!(black_box(run_async::<Raw>(&runtime, w)), expected))
-            });
-            group.bench_with_input(
-                BenchmarkId::new("boundflow", capacity),
-                &workload,
-                |b, w| b.iter(|| assert_eq!(black_box(run_async::<Bf>(&runtime, w)), expected)),
-            );
-        }
-        group.finish();
-    }
+    side_by_side(
+        c,
+        &format!("{backend}/async"),
+        raw,
+        |w| run_async::<Raw>(&runtime, w),
+        |w| run_async::<Bf>(&runtime, w),
+    );
 }
 
 fn tokio(c: &mut Criterion) {

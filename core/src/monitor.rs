@@ -52,6 +52,15 @@ impl Monitor {
         }
     }
 
+    /// Counts messages dropped unread because the receiver closed or went away.
+    pub(crate) fn count_discarded(&self, discarded: usize) {
+        if discarded > 0 {
+            self.recv
+                .discarded_at_close
+                .fetch_add(discarded as u64, Relaxed);
+        }
+    }
+
     /// Takes a snapshot; `depth` is read from the backend by the caller.
     pub(crate) fn snapshot(&self, depth: usize, capacity: usize) -> ChannelStats {
         let depth = depth.min(capacity);

@@ -3,7 +3,7 @@
 use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::fence;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -183,19 +183,13 @@ impl<T: Send + 'static, B: BoundedChannel> Drop for Receiver<T, B> {
         // Pairs with the last sender's SeqCst load: either it sees `receiver_gone` and counts
         // what lands after this drain, or this drain sees everything it sent.
         fence(SeqCst);
-        let mut discarded = 0u64;
+        let mut discarded = 0;
         // Stops at `Empty` too: a send tokio admitted before the close may still be landing;
         // the backend keeps it for the last sender to count (`RawSender::discard_queued`).
         while self.raw.try_recv().is_ok() {
             discarded += 1;
         }
-        if discarded > 0 {
-            self.shared
-                .monitor
-                .recv
-                .discarded_at_close
-                .fetch_add(discarded, Relaxed);
-        }
+        self.shared.monitor.count_discarded(discarded);
     }
 }
 

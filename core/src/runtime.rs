@@ -124,9 +124,14 @@ fn park_on<F: Future>(fut: F) -> F::Output {
             thread::park();
         }
     };
+    with_thread_waker(|waker| poll_with(waker))
+}
+
+/// Runs `f` with a waker that unparks the current thread (cached per thread: no allocation).
+pub(crate) fn with_thread_waker<R>(f: impl FnOnce(&Waker) -> R) -> R {
     // The cached waker is gone only while this thread's locals are being torn down.
     match THREAD_WAKER.try_with(|waker| waker.clone()) {
-        Ok(waker) => poll_with(&waker),
-        Err(_) => poll_with(&Waker::from(Arc::new(ThreadWaker(thread::current())))),
+        Ok(waker) => f(&waker),
+        Err(_) => f(&Waker::from(Arc::new(ThreadWaker(thread::current())))),
     }
 }

@@ -365,14 +365,8 @@ impl<T: Send + 'static, B: BoundedChannel> Drop for Sender<T, B> {
         // A send that raced the receiver's final drain may have left a message behind; the last
         // sender counts it (the receiver set `receiver_gone` before draining).
         if last && self.shared.receiver_gone.load(SeqCst) {
-            let stranded = self.raw.discard_queued() as u64;
-            if stranded > 0 {
-                self.shared
-                    .monitor
-                    .recv
-                    .discarded_at_close
-                    .fetch_add(stranded, Relaxed);
-            }
+            let stranded = self.raw.discard_queued();
+            self.shared.monitor.count_discarded(stranded);
         }
     }
 }
