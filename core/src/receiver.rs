@@ -12,7 +12,7 @@ use futures_core::Stream;
 
 use crate::channel::{BoundedChannel, RawReceiver};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::monitor::{ChannelStats, bump};
+use crate::monitor::{ChannelStats, bump, bump_exclusive};
 use crate::shared::{Shared, deadline_after};
 
 /// The receiving half of a boundflow channel (one consumer).
@@ -147,11 +147,12 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
             .snapshot(self.raw.len(), self.shared.capacity.get())
     }
 
-    fn count_received(&self) {
-        bump(&self.shared.monitor.recv.received);
+    /// Counts a receive; `&mut self` is what makes the receiver the counter's only writer.
+    fn count_received(&mut self) {
+        bump_exclusive(&self.shared.monitor.recv.received);
     }
 
-    fn count(&self, result: Result<T, RecvTimeoutError>) -> Result<T, RecvTimeoutError> {
+    fn count(&mut self, result: Result<T, RecvTimeoutError>) -> Result<T, RecvTimeoutError> {
         match &result {
             Ok(_) => self.count_received(),
             Err(RecvTimeoutError::Timeout) => bump(&self.shared.monitor.recv.recv_timeouts),
