@@ -1,15 +1,18 @@
 //! Stress: nothing lost, nothing duplicated, FIFO per producer, counters equal to the truth —
 //! per backend, 8 producers (4 blocking threads, 4 async tasks) x 1 consumer mixing blocking,
-//! async and non-waiting receives, at capacities 1 and 64.
+//! async and non-waiting receives, at capacities 1 and 64; a watcher thread checks that the
+//! counters never go backwards while messages move.
 //!
 //! Run in release: `cargo test --release --all-features --test stress`. The message count per
 //! backend (split over the two capacities) is `BOUNDFLOW_STRESS_MESSAGES`, default 1,000,000;
 //! the long setting is `BOUNDFLOW_STRESS_MESSAGES=10000000`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::time::Duration;
 
-use boundflow::{BoundedChannel, ChannelBuilder, Receiver, TryRecvError};
+use boundflow::{BoundedChannel, ChannelBuilder, Receiver, Sender, TryRecvError};
 
 const PRODUCERS: u64 = 8;
 const BLOCKING_PRODUCERS: u64 = 4;
@@ -40,6 +43,12 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
         .build()
         .unwrap();
     let consumer = std::thread::spawn(move || consume(rx, per_producer));
+    let total = PRODUCERS * per_producer;
+    let producing = Arc::new(AtomicBool::new(true));
+    let watcher = {
+        let (tx, producing) = (tx.clone(), Arc::clone(&producing));
+        std::thread::spawn(move || watch(&tx, &producing, total))
+    };
 
     let threads: Vec<_> = (0..BLOCKING_PRODUCERS)
         .map(|p| {
@@ -79,11 +88,13 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
             task.await.unwrap();
         }
     });
+    producing.store(false, Relaxed);
+    let snapshots = watcher.join().unwrap();
+    assert!(snapshots > 0);
     let live = tx.stats();
     drop(tx);
     let (received, stats) = consumer.join().unwrap();
 
-    let total = PRODUCERS * per_producer;
     assert_eq!(received, total);
     assert_eq!(stats.sent, total, "{stats:?}");
     assert_eq!(stats.received, total, "{stats:?}");
@@ -99,6 +110,28 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
     );
     assert!(stats.high_water_mark <= capacity);
     assert!(live.sent <= total);
+}
+
+/// Takes snapshots while messages move: `sent` (derived when read) and `received` never go
+/// down, `sent` never exceeds what was sent nor falls below what was received. Returns how many
+/// snapshots it took.
+fn watch<B: BoundedChannel>(tx: &Sender<u64, B>, producing: &AtomicBool, total: u64) -> u64 {
+    let mut previous = tx.stats();
+    let mut snapshots = 0;
+    while producing.load(Relaxed) {
+        let now = tx.stats();
+        assert!(now.sent >= previous.sent, "{previous:?} then {now:?}");
+        assert!(
+            now.received >= previous.received,
+            "{previous:?} then {now:?}"
+        );
+        assert!(now.sent <= total, "{now:?}");
+        assert!(now.sent >= now.received, "{now:?}");
+        previous = now;
+        snapshots += 1;
+        std::thread::yield_now();
+    }
+    snapshots
 }
 
 /// Receives until closed, checking FIFO per producer; returns the count and the final stats.

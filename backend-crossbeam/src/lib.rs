@@ -9,8 +9,8 @@
 //!
 //! | contract point | how | cost |
 //! |---|---|---|
-//! | async send/recv | event-listener based waits (crossbeam has none) | about async-channel's speed |
-//! | blocking send/recv | the same waits, parking the thread; crossbeam's own blocking `send` cannot be woken by a `close` it does not know, so it is not used | measured ~1.05x of raw crossbeam on this design |
+//! | async send/recv | boundflow's waits (crossbeam has none): senders on an event-listener `Event`, the one receiver on an `AtomicWaker` | see `benches/README.md` (compared with raw tokio) |
+//! | blocking send/recv | the same waits, spinning briefly and then parking the thread; crossbeam's own blocking `send` cannot be woken by a `close` it does not know, so it is not used | a `SeqCst` fence per operation and waits outside crossbeam's own; see `benches/README.md` for the measured ratios |
 //! | `close` | a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
 //! | bounded | the array flavour allocates every slot up front: boundflow's maximum capacity refuses absurd sizes; 0 (crossbeam's rendezvous channel) is refused | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of the receiver | — |

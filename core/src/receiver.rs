@@ -144,7 +144,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     pub fn stats(&self) -> ChannelStats {
         self.shared
             .monitor
-            .snapshot(self.raw.len(), self.shared.capacity.get())
+            .snapshot(|| self.raw.len(), self.shared.capacity.get())
     }
 
     /// Counts a receive; `&mut self` is what makes the receiver the counter's only writer.

@@ -49,10 +49,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// `Full(msg)` if the channel is full, `Closed(msg)` if the receiver closed or went away.
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         match self.raw.try_send(msg) {
-            Ok(()) => {
-                self.count_sent();
-                Ok(())
-            }
+            Ok(()) => Ok(()),
             Err(TrySendError::Full(msg)) => {
                 self.count_full();
                 Err(TrySendError::Full(msg))
@@ -233,11 +230,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     pub fn stats(&self) -> ChannelStats {
         self.shared
             .monitor
-            .snapshot(self.raw.len(), self.shared.capacity.get())
-    }
-
-    fn count_sent(&self) {
-        bump(&self.shared.monitor.send.sent);
+            .snapshot(|| self.raw.len(), self.shared.capacity.get())
     }
 
     /// The slow path's bookkeeping: a full event, and the high-water mark is now the capacity.
@@ -265,10 +258,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
 
     fn retry_once_uncounted(&self, msg: T) -> FirstTry<T> {
         match self.raw.try_send(msg) {
-            Ok(()) => {
-                self.count_sent();
-                FirstTry::Done(Ok(()))
-            }
+            Ok(()) => FirstTry::Done(Ok(())),
             Err(TrySendError::Closed(msg)) => {
                 bump(&self.shared.monitor.send.closed_errors);
                 FirstTry::Done(Err(SendError::Closed(msg)))
@@ -290,7 +280,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     fn finish(&self, result: Result<(), SendTimeoutError<T>>) -> Result<(), SendError<T>> {
         let counters = &self.shared.monitor.send;
         match &result {
-            Ok(()) => bump(&counters.sent),
+            Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => bump(&counters.timeouts),
             Err(SendTimeoutError::Closed(_)) => bump(&counters.closed_errors),
             Err(SendTimeoutError::WouldDeadlock(_)) => {}
