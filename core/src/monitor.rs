@@ -13,6 +13,10 @@
 //! yet), and it never reports less than an earlier snapshot did. At quiescence it is exact.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+// Under `--cfg boundflow_loom` the counters are loom's, so the model below can check them.
+#[cfg(all(test, boundflow_loom))]
+use loom::sync::atomic::{AtomicU64, AtomicUsize};
+#[cfg(not(all(test, boundflow_loom)))]
 use std::sync::atomic::{AtomicU64, AtomicUsize};
 
 use crossbeam_utils::CachePadded;
@@ -160,4 +164,95 @@ pub struct ChannelStats {
     pub saturation: f64,
     /// The largest depth observed (on full sends and when stats were read).
     pub high_water_mark: usize,
+}
+
+/// Loom model of the counters' one concurrency claim: `sent`, derived at snapshot time, never
+/// counts a message twice, never goes backwards, and is exact once activity stops. Run with
+/// `RUSTFLAGS="--cfg boundflow_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2
+/// cargo test -p boundflow-core --release --lib loom`.
+#[cfg(all(test, boundflow_loom))]
+mod loom_model {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::{Monitor, bump, bump_exclusive};
+    use loom::sync::Arc;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::atomic::Ordering::{AcqRel, Acquire, Release};
+    use loom::thread;
+
+    const CAPACITY: usize = 4;
+
+    /// A queue reduced to its depth: a push adds one, a pop or an eviction takes one away.
+    struct Channel {
+        queued: AtomicUsize,
+        monitor: Monitor,
+    }
+
+    impl Channel {
+        fn push(&self) {
+            self.queued.fetch_add(1, Release);
+        }
+
+        /// Takes one message if there is one (as the receiver, or as an evicting sender).
+        fn take(&self) -> bool {
+            let mut depth = self.queued.load(Acquire);
+            while depth > 0 {
+                match self
+                    .queued
+                    .compare_exchange(depth, depth - 1, AcqRel, Acquire)
+                {
+                    Ok(_) => return true,
+                    Err(now) => depth = now,
+                }
+            }
+            false
+        }
+
+        fn sent(&self) -> u64 {
+            self.monitor
+                .snapshot(|| self.queued.load(Acquire), CAPACITY)
+                .sent
+        }
+    }
+
+    #[test]
+    fn derived_sent_is_monotonic_bounded_and_exact_at_rest() {
+        loom::model(|| {
+            let channel = Arc::new(Channel {
+                queued: AtomicUsize::new(0),
+                monitor: Monitor::default(),
+            });
+            // A sender pushes two messages and then evicts the oldest (drop_oldest).
+            let sender = {
+                let channel = Arc::clone(&channel);
+                thread::spawn(move || {
+                    channel.push();
+                    channel.push();
+                    if channel.take() {
+                        bump(&channel.monitor.send.evicted);
+                    }
+                })
+            };
+            // The receiver takes one message if there is one.
+            let receiver = {
+                let channel = Arc::clone(&channel);
+                thread::spawn(move || {
+                    if channel.take() {
+                        bump_exclusive(&channel.monitor.recv.received);
+                    }
+                })
+            };
+            // An observer reads stats twice while that happens.
+            let first = channel.sent();
+            let second = channel.sent();
+            assert!(
+                first <= second,
+                "sent went backwards: {first} then {second}"
+            );
+            assert!(second <= 2, "a message was counted twice: sent = {second}");
+            sender.join().unwrap();
+            receiver.join().unwrap();
+            assert_eq!(channel.sent(), 2, "sent is exact at rest");
+        });
+    }
 }
