@@ -22,6 +22,7 @@ pub mod runtime;
 mod sender;
 mod shared;
 pub mod timer;
+mod waiting_senders;
 
 pub use builder::{ChannelBuilder, ChannelPair, bounded};
 pub use capacity::{Capacity, DEFAULT_MAX_CAPACITY};

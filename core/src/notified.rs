@@ -43,13 +43,13 @@ use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
 use crossbeam_utils::{Backoff, CachePadded};
-use event_listener::{Event, Listener, listener};
 
 use crate::capacity::Capacity;
 use crate::channel::{BoundedChannel, RawReceiver, RawSender};
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::runtime::{blocking_permit, with_thread_waker};
 use crate::timer::with_deadline;
+use crate::waiting_senders::WaitingSenders;
 
 /// A bounded multi-producer multi-consumer queue used only through non-waiting operations.
 /// Implemented by the flume, crossbeam and async-channel backend crates.
@@ -108,8 +108,7 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
             rx,
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
-            not_full: Event::new(),
-            send_waiters: CachePadded::new(AtomicUsize::new(0)),
+            waiting_senders: WaitingSenders::new(),
             receiver_wait: CachePadded::new(ReceiverWait {
                 waiting: AtomicBool::new(false),
                 waker: AtomicWaker::new(),
@@ -133,8 +132,7 @@ struct Signals<Q: TryQueue, T: Send + 'static> {
     closed: AtomicBool,
     /// Live senders; the last one to go wakes the receiver so it can see `Closed`.
     senders: AtomicUsize,
-    not_full: Event,
-    send_waiters: CachePadded<AtomicUsize>,
+    waiting_senders: WaitingSenders,
     receiver_wait: CachePadded<ReceiverWait>,
 }
 
@@ -159,11 +157,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// After a successful pop: wake a waiting sender, if any.
     #[inline]
     fn popped(&self) {
-        fence(SeqCst);
-        if self.send_waiters.load(Relaxed) > 0 {
-            // Additional: each freed slot may wake another of several waiting senders.
-            self.not_full.notify_additional_relaxed(1);
-        }
+        self.waiting_senders.notify_one();
     }
 
     fn push(&self, tx: &Q::Tx<T>, msg: T) -> Result<(), TrySendError<T>> {
@@ -195,26 +189,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
 
     fn close(&self) {
         self.closed.store(true, SeqCst);
-        self.not_full.notify(usize::MAX);
-    }
-}
-
-/// Counts one waiter for as long as it lives (also when a waiting future is dropped).
-struct Waiting<'a>(&'a AtomicUsize);
-
-impl<'a> Waiting<'a> {
-    fn new(count: &'a AtomicUsize) -> Self {
-        count.fetch_add(1, SeqCst);
-        // Pairs with the fence in `pushed`/`popped`: either the re-check that follows sees
-        // their operation, or they see this count and notify.
-        fence(SeqCst);
-        Waiting(count)
-    }
-}
-
-impl Drop for Waiting<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Release);
+        self.waiting_senders.notify_all();
     }
 }
 
@@ -259,18 +234,27 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
                 Ok(()) => return Ok(()),
                 Err(err) => full_or_return(err)?,
             };
-            listener!(signals.not_full => listener);
-            let _waiting = Waiting::new(&signals.send_waiters);
+            let waiting = &signals.waiting_senders;
+            let mut wait = poll_fn(|cx| Poll::Ready(waiting.register(cx.waker()))).await;
             msg = match signals.push(&self.tx, msg) {
                 Ok(()) => return Ok(()),
                 Err(err) => full_or_return(err)?,
             };
+            let woken = poll_fn(|cx| {
+                if !wait.is_notified() {
+                    wait.update_waker(cx.waker());
+                    if !wait.is_notified() {
+                        return Poll::Pending;
+                    }
+                }
+                Poll::Ready(())
+            });
             let woken = match deadline {
                 None => {
-                    listener.await;
+                    woken.await;
                     true
                 }
-                Some(deadline) => with_deadline(listener, deadline).await.is_some(),
+                Some(deadline) => with_deadline(woken, deadline).await.is_some(),
             };
             if !woken {
                 return Err(SendTimeoutError::Timeout(msg));
@@ -302,21 +286,33 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
                     Err(err) => full_or_return(err)?,
                 };
             }
-            loop {
-                listener!(signals.not_full => listener);
-                let _waiting = Waiting::new(&signals.send_waiters);
-                msg = match signals.push(&self.tx, msg) {
-                    Ok(()) => return Ok(()),
-                    Err(err) => full_or_return(err)?,
-                };
-                if !wait(listener, deadline) {
-                    return Err(SendTimeoutError::Timeout(msg));
+            with_thread_waker(|waker| {
+                loop {
+                    let mut wait = signals.waiting_senders.register(waker);
+                    msg = match signals.push(&self.tx, msg) {
+                        Ok(()) => return Ok(()),
+                        Err(err) => full_or_return(err)?,
+                    };
+                    // Parking may end early (a stray unpark): the loop re-checks.
+                    while !wait.is_notified() {
+                        match deadline {
+                            None => thread::park(),
+                            Some(deadline) => {
+                                let now = Instant::now();
+                                if now >= deadline {
+                                    return Err(SendTimeoutError::Timeout(msg));
+                                }
+                                thread::park_timeout(deadline - now);
+                            }
+                        }
+                    }
+                    drop(wait);
+                    msg = match signals.push(&self.tx, msg) {
+                        Ok(()) => return Ok(()),
+                        Err(err) => full_or_return(err)?,
+                    };
                 }
-                msg = match signals.push(&self.tx, msg) {
-                    Ok(()) => return Ok(()),
-                    Err(err) => full_or_return(err)?,
-                };
-            }
+            })
         })
     }
 
@@ -348,17 +344,6 @@ fn full_or_return<T>(err: TrySendError<T>) -> Result<T, SendTimeoutError<T>> {
 /// Whether `deadline` has passed.
 fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|deadline| Instant::now() >= deadline)
-}
-
-/// Blocks on `listener` until notified (`true`) or `deadline` passes (`false`).
-fn wait(listener: impl Listener, deadline: Option<Instant>) -> bool {
-    match deadline {
-        None => {
-            listener.wait();
-            true
-        }
-        Some(deadline) => listener.wait_deadline(deadline).is_some(),
-    }
 }
 
 /// The receiving end of a [`Notified`] channel.
