@@ -8,7 +8,7 @@
 //!
 //! | contract point | how | cost |
 //! |---|---|---|
-//! | blocking send/recv with deadline | a blocked sender waits on event-listener's `wait_deadline`, the receiver parks with a timeout (async-channel has no blocking timeout) | none beyond a parked thread |
+//! | blocking send/recv with deadline | a blocked sender parks (with a timeout) in boundflow's queue of waiting senders, the receiver parks with a timeout (async-channel has no blocking timeout) | none beyond a parked thread |
 //! | `close` | boundflow's closed flag (the channel stays open underneath so the adaptor's receiver clone can drain and evict) | one read-mostly load per send |
 //! | bounded | capacities above 1 allocate every slot up front (concurrent-queue): boundflow's maximum refuses absurd sizes | — |
 //! | `drop_oldest` | supported | — |

@@ -2,14 +2,14 @@
 //!
 //! crossbeam-channel has no async API and no `close`. Both come from
 //! [`boundflow_core::notified`]: the channel is used through `try_send`/`try_recv`, and every
-//! wait — async or blocking — is try, listen on a boundflow event, re-check, wait. The event is
-//! notified only when someone waits (a waiter count read behind a `SeqCst` fence).
+//! wait — async or blocking — is try, register as a waiter, re-check, wait. A waiting side is
+//! woken only when it waits (a waiter count or flag read behind a `SeqCst` fence).
 //!
 //! # How the contract maps onto crossbeam
 //!
 //! | contract point | how | cost |
 //! |---|---|---|
-//! | async send/recv | boundflow's waits (crossbeam has none): senders on an event-listener `Event`, the one receiver on an `AtomicWaker` | see `benches/README.md` (compared with raw tokio) |
+//! | async send/recv | boundflow's waits (crossbeam has none): senders in boundflow's queue of waiting senders, the one receiver on an `AtomicWaker` | see `benches/README.md` (compared with raw tokio) |
 //! | blocking send/recv | the same waits, spinning briefly and then parking the thread; crossbeam's own blocking `send` cannot be woken by a `close` it does not know, so it is not used | a `SeqCst` fence per operation and waits outside crossbeam's own; see `benches/README.md` for the measured ratios |
 //! | `close` | a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
 //! | bounded | the array flavour allocates every slot up front: boundflow's maximum capacity refuses absurd sizes; 0 (crossbeam's rendezvous channel) is refused | — |

@@ -8,7 +8,7 @@
 //!
 //! | contract point | how | cost |
 //! |---|---|---|
-//! | async send with timeout | try, listen on boundflow's `not_full` event, re-check, wait on listener or timer — never flume's `send_async` raced against a timer, which lost messages and sometimes delivered one reported as timed out | one fence and one load per operation; a timer only when full (ratios in `benches/README.md`) |
+//! | async send with timeout | try, register in boundflow's queue of waiting senders, re-check, wait for a wake-up or the timer — never flume's `send_async` raced against a timer, which lost messages and sometimes delivered one reported as timed out | one fence and one load per operation; a timer only when full (ratios in `benches/README.md`) |
 //! | `close` | flume has none: a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
 //! | depth | flume's `len()` takes a lock, so it is read only for `stats()` (and the tick), never per send | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of flume's receiver | — |

@@ -4,16 +4,19 @@
 //! ([`TryQueue`]); this one adaptor, [`Notified`], adds everything the contract needs on top, the
 //! same way for all three:
 //!
-//! - **Waiting** (async and blocking): try; on full, listen on a `not_full` [`Event`]; try
-//!   again; then wait on the listener (or until the deadline). The re-check after listening is
-//!   what makes it lose no wake-up (without it, 8 of 20 crossbeam runs hung). Listeners live on
-//!   the stack (`listener!`): a wait allocates nothing. There is only ever one receiver, so an
-//!   empty channel needs no wait list: the receiver registers its waker (a task's, or one cached
-//!   per thread that unparks it) in an [`AtomicWaker`], re-checks, and sleeps; a sender wakes it
-//!   without taking any lock, where an `Event` is locked on listen, on notify and on drop (flume
-//!   async MPSC at capacity 1 went from 0.89x to 1.33x of raw flume's throughput with this).
-//! - **Notifying only when someone waits**: senders publish a waiter count, the receiver a
-//!   waiting flag; after a push (pop) the other side's is read behind a `SeqCst` fence, and only
+//! - **Waiting** (async and blocking): try; on full, register in the channel's queue of
+//!   waiting senders (`WaitingSenders`); try again; then sleep until a pop wakes this sender (or
+//!   until the deadline). The re-check after registering is what makes it lose no wake-up (without it, 8
+//!   of 20 crossbeam runs hung; a loom model checks the handshake). Senders are woken one per
+//!   freed slot, longest-waiting first, and a pop takes the queue's lock only when some sender
+//!   not yet woken is waiting. There is only ever one receiver, so an empty channel needs no
+//!   wait list: the receiver registers its waker (a task's, or one cached per thread that
+//!   unparks it) in an [`AtomicWaker`], re-checks, and sleeps; a sender wakes it without taking
+//!   any lock (flume async MPSC at capacity 1 went from 0.89x to 1.33x of raw flume's
+//!   throughput with this, against an event-listener `Event` that locks on listen, notify and
+//!   drop).
+//! - **Notifying only when someone waits**: senders publish a count of waiters not yet woken,
+//!   the receiver a waiting flag; after a push (pop) the other side's is read behind a `SeqCst` fence, and only
 //!   a waiting side is woken (notifying on every operation took 1.43x the time of doing it only when
 //!   someone waits, in an early crossbeam measurement).
 //! - **Timeouts that give the message back**: the message never leaves the caller's hands until a
@@ -28,7 +31,7 @@
 //!   discarded when the receiver goes). Closing this window exactly would need an in-flight
 //!   counter that every send increments and decrements on a shared cache line.
 //! - **Spinning before parking** (blocking paths only): a few spins and yields, as crossbeam's own
-//!   blocking operations do, before listening; parking costs two context switches per message
+//!   blocking operations do, before registering; parking costs two context switches per message
 //!   on a channel that is full or empty only for microseconds.
 //! - **Wake-ups at the end**: the last sender going away, or the receiver closing, wakes everyone
 //!   waiting on the other side.
