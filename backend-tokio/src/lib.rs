@@ -7,7 +7,7 @@
 //! | bounded | `mpsc::channel(capacity)`; capacity validated first (tokio panics on 0 or above `Semaphore::MAX_PERMITS`) | none |
 //! | async send / recv | tokio's own `send` / `recv` | none |
 //! | `send_until` with a deadline | `reserve()` raced against a `futures-timer` deadline ([`boundflow_core::timer`]), then `permit.send(msg)`: the message never leaves the caller until there is room, so a timeout gives it back without `Clone` | one timer, armed only when the channel is full |
-//! | blocking calls | try first; then [`boundflow_core::runtime::blocking_permit`] and the async path driven by a thread-parking `block_on` (what tokio's `blocking_send` does, minus its panic inside a runtime) | a `block_in_place` hand-off on a multi-thread runtime |
+//! | blocking calls | try first; then [`boundflow_core::runtime::blocking_permit`], retry for up to [`SPIN_BEFORE_PARKING`](boundflow_core::runtime::SPIN_BEFORE_PARKING), then the async path driven by a thread-parking `block_on` (what tokio's `blocking_send` does, minus its panic inside a runtime and with the spin first) | a `block_in_place` hand-off on a multi-thread runtime |
 //! | `close` | tokio's `Receiver::close` (wakes blocked senders; sends already holding a permit complete and are drained) | none |
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
 //! | `drop_oldest` | impossible: tokio's receiver cannot be shared with senders, so the policy is refused when the channel is built | — |
@@ -119,10 +119,19 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
             Err(TrySendError::Closed(msg)) => return Err(SendTimeoutError::Closed(msg)),
             Err(TrySendError::Full(msg)) => msg,
         };
-        match blocking_permit() {
-            Some(permit) => permit.block_on(self.send_until(msg, deadline)),
-            None => Err(SendTimeoutError::WouldDeadlock(msg)),
-        }
+        let Some(permit) = blocking_permit() else {
+            return Err(SendTimeoutError::WouldDeadlock(msg));
+        };
+        permit.spin_then_block_on(
+            msg,
+            deadline,
+            |msg| match self.try_send(msg) {
+                Ok(()) => Ok(Ok(())),
+                Err(TrySendError::Closed(msg)) => Ok(Err(SendTimeoutError::Closed(msg))),
+                Err(TrySendError::Full(msg)) => Err(msg),
+            },
+            |msg| self.send_until(msg, deadline),
+        )
     }
 
     fn discard_queued(&self) -> usize {
@@ -186,10 +195,19 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
             Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
             Err(TryRecvError::Empty) => {}
         }
-        match blocking_permit() {
-            Some(permit) => permit.block_on(self.recv_until(deadline)),
-            None => Err(RecvTimeoutError::WouldDeadlock),
-        }
+        let Some(permit) = blocking_permit() else {
+            return Err(RecvTimeoutError::WouldDeadlock);
+        };
+        permit.spin_then_block_on(
+            self,
+            deadline,
+            |receiver| match receiver.try_recv() {
+                Ok(msg) => Ok(Ok(msg)),
+                Err(TryRecvError::Closed) => Ok(Err(RecvTimeoutError::Closed)),
+                Err(TryRecvError::Empty) => Err(receiver),
+            },
+            |receiver| receiver.recv_until(deadline),
+        )
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {

@@ -30,9 +30,10 @@
 //!   `close` may land after the receiver reported `Closed` (it stays receivable, or is counted as
 //!   discarded when the receiver goes). Closing this window exactly would need an in-flight
 //!   counter that every send increments and decrements on a shared cache line.
-//! - **Spinning before parking** (blocking paths only): a few spins and yields, as crossbeam's own
-//!   blocking operations do, before registering; parking costs two context switches per message
-//!   on a channel that is full or empty only for microseconds.
+//! - **Spinning before parking** (blocking paths only): spins, then yields, for up to
+//!   [`SPIN_BEFORE_PARKING`](crate::runtime::SPIN_BEFORE_PARKING) before registering; parking
+//!   costs two context switches per message on a channel that is full or empty only for
+//!   microseconds.
 //! - **Wake-ups at the end**: the last sender going away, or the receiver closing, wakes everyone
 //!   waiting on the other side.
 
@@ -45,12 +46,12 @@ use std::thread;
 use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
-use crossbeam_utils::{Backoff, CachePadded};
+use crossbeam_utils::CachePadded;
 
 use crate::capacity::Capacity;
 use crate::channel::{BoundedChannel, RawReceiver, RawSender};
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::runtime::{blocking_permit, with_thread_waker};
+use crate::runtime::{blocking_permit, spin_before_parking, with_thread_waker};
 use crate::timer::with_deadline;
 use crate::waiting_senders::WaitingSenders;
 
@@ -279,16 +280,15 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
             return Err(SendTimeoutError::WouldDeadlock(msg));
         };
         permit.run(move || {
-            // Spin and yield briefly first: on a busy channel room appears within microseconds,
-            // and parking costs two context switches (crossbeam's own blocking send does this).
-            let backoff = Backoff::new();
-            while !backoff.is_completed() && !passed(deadline) {
-                backoff.snooze();
-                msg = match signals.push(&self.tx, msg) {
-                    Ok(()) => return Ok(()),
-                    Err(err) => full_or_return(err)?,
+            msg =
+                match spin_before_parking(msg, deadline, |msg| match signals.push(&self.tx, msg) {
+                    Ok(()) => Ok(Ok(())),
+                    Err(TrySendError::Closed(msg)) => Ok(Err(SendTimeoutError::Closed(msg))),
+                    Err(TrySendError::Full(msg)) => Err(msg),
+                }) {
+                    Ok(result) => return result,
+                    Err(msg) => msg,
                 };
-            }
             with_thread_waker(|waker| {
                 loop {
                     let mut wait = signals.waiting_senders.register(waker);
@@ -342,11 +342,6 @@ fn full_or_return<T>(err: TrySendError<T>) -> Result<T, SendTimeoutError<T>> {
         TrySendError::Full(msg) => Ok(msg),
         TrySendError::Closed(msg) => Err(SendTimeoutError::Closed(msg)),
     }
-}
-
-/// Whether `deadline` has passed.
-fn passed(deadline: Option<Instant>) -> bool {
-    deadline.is_some_and(|deadline| Instant::now() >= deadline)
 }
 
 /// The receiving end of a [`Notified`] channel.
@@ -437,13 +432,10 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
             return Err(RecvTimeoutError::WouldDeadlock);
         };
         permit.run(|| {
-            // Spin and yield briefly first, as on the sending side.
-            let backoff = Backoff::new();
-            while !backoff.is_completed() && !passed(deadline) {
-                backoff.snooze();
-                if let Some(result) = pop_or_wait(self.signals.pop()) {
-                    return result;
-                }
+            let popped =
+                spin_before_parking((), deadline, |()| pop_or_wait(self.signals.pop()).ok_or(()));
+            if let Ok(result) = popped {
+                return result;
             }
             let _stop = StopWaitingOnDrop(&self.signals.receiver_wait.waiting);
             with_thread_waker(|waker| {
