@@ -60,6 +60,26 @@ def main():
             else:
                 cells.append(f"{statistics.median(vals):.2f}x ({min(vals):.2f}–{max(vals):.2f})")
         print(f"| {g} | " + " | ".join(cells) + " |")
+    print_backend_rows(ratios)
+
+
+def print_backend_rows(ratios):
+    """The same medians, one row per backend (bold: under the 0.90x target)."""
+    columns = [(mode, topology, cap) for mode in ("blocking", "async")
+               for topology in ("spsc", "mpsc4") for cap in ("1", "64", "1024")]
+    print()
+    print("| backend | " + " | ".join(f"{m} {t} {c}" for m, t, c in columns) + " |")
+    print("|---|" + "---|" * len(columns))
+    for backend in sorted({g.split("/")[0] for g, _ in ratios}):
+        cells = []
+        for mode, topology, cap in columns:
+            vals = ratios.get((f"{backend}/{mode}/{topology}", cap))
+            if not vals:
+                cells.append("—")
+                continue
+            median = statistics.median(vals)
+            cells.append(f"**{median:.2f}**" if median < 0.90 else f"{median:.2f}")
+        print(f"| {backend} | " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

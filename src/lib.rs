@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | `tokio` | yes | the [`Tokio`] backend (`tokio::sync::mpsc`), and tokio-runtime detection so that `*_blocking` calls never panic or deadlock inside a runtime |
 //! | `flume` | no | the [`Flume`] backend |
-//! | `crossbeam` | no | the [`Crossbeam`] backend (crossbeam-channel, with an async path built on event-listener) |
+//! | `crossbeam` | no | the [`Crossbeam`] backend (crossbeam-channel, with boundflow's own waits for its async path) |
 //! | `async-channel` | no | the [`AsyncChannel`] backend |
 //!
 //! Features are additive; each builds alone. Without `tokio`, blocking calls cannot detect a

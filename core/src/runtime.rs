@@ -140,8 +140,8 @@ impl BlockingPermit {
 /// while a long wait costs at most about twice what it must (the spin-then-park rule).
 ///
 /// Measured on the 2-core CI machine (`benches/README.md`): crossbeam blocking SPSC at capacity
-/// 1, 200,000 messages, made about 256,000 context switches raw and 200–530 under boundflow
-/// with this spin.
+/// 1, 10 × 200,000 messages, made 161,672–256,518 context switches raw and 196–532 under
+/// boundflow with this spin.
 pub const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(20);
 
 /// Retries `attempt` — `Ok` ends the wait, `Err(state)` hands the state back — spinning, then
