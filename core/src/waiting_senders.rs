@@ -11,6 +11,13 @@
 //! Tickets: each wait gets the next number, waiters queue in ticket order and are woken from the
 //! front, so a waiter that is still registered has been woken exactly when its ticket is at most
 //! `notified_upto` — a check without the lock.
+//!
+//! The order is first come, first woken, but a wake-up can be spent elsewhere: a sender woken
+//! just as its own re-check succeeded (it took some other free slot) passes the wake-up on, and
+//! the next sender may then find the channel full again and queue anew at the back. Passing it on
+//! is what guarantees no freed slot is left with a sender asleep; the cost is an occasional
+//! extra wake-up. Removing a waiter that gives up is a scan of the queue (short: one entry per
+//! sender waiting at once).
 
 use std::collections::VecDeque;
 use std::sync::PoisonError;
@@ -61,7 +68,8 @@ impl WaitingSenders {
     }
 
     fn lock(&self) -> MutexGuard<'_, Queue> {
-        // Nothing panics while the lock is held, so a poisoned lock still holds a sound queue.
+        // Only queue operations and atomics run under the lock (wakers are cloned, woken and
+        // dropped outside it), so a poisoned lock still holds a sound queue.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
@@ -69,10 +77,12 @@ impl WaitingSenders {
     /// after this and before it sleeps: the fence here pairs with the one in [`Self::notify_one`],
     /// so a pop made before registering is seen by that try, or the pop sees this waiter.
     pub(crate) fn register(&self, waker: &Waker) -> SendWait<'_> {
+        // Cloned before locking: a waker's own code never runs under the lock.
+        let queued = waker.clone();
         let mut queue = self.lock();
         queue.last_ticket += 1;
         let ticket = queue.last_ticket;
-        queue.waiters.push_back((ticket, waker.clone()));
+        queue.waiters.push_back((ticket, queued));
         self.unnotified.fetch_add(1, Relaxed);
         drop(queue);
         fence(SeqCst);
@@ -144,11 +154,14 @@ impl SendWait<'_> {
         if self.waker.will_wake(waker) {
             return;
         }
+        let mut replacement = waker.clone();
         let mut queue = self.waiters.lock();
         if let Some(entry) = queue.waiters.iter_mut().find(|(t, _)| *t == self.ticket) {
-            entry.1 = waker.clone();
+            std::mem::swap(&mut entry.1, &mut replacement);
         }
         drop(queue);
+        // `replacement` now holds the old waker (or the unused clone): dropped unlocked.
+        drop(replacement);
         self.waker = waker.clone();
     }
 }
@@ -166,8 +179,10 @@ impl Drop for SendWait<'_> {
         }
         let mut queue = self.waiters.lock();
         if let Some(at) = queue.waiters.iter().position(|(t, _)| *t == self.ticket) {
-            queue.waiters.remove(at);
+            let removed = queue.waiters.remove(at);
             self.waiters.unnotified.fetch_sub(1, Relaxed);
+            drop(queue);
+            drop(removed); // its waker is dropped unlocked
             return;
         }
         // Woken since the check above: pass it on, as above.
@@ -256,6 +271,30 @@ mod loom_model {
             drop(second);
             assert_eq!(waiters.unnotified.load(SeqCst), 0);
             assert!(waiters.lock().waiters.is_empty());
+        });
+    }
+
+    /// A sender registers while the channel closes: either its re-check sees `closed`, or
+    /// `notify_all` wakes it. It never sleeps through the close.
+    #[test]
+    fn loom_close_wakes_or_is_seen_by_a_registering_sender() {
+        loom::model(|| {
+            let closed: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
+            let waiters = waiting_senders();
+            let closer = thread::spawn(move || {
+                closed.store(true, SeqCst);
+                waiters.notify_all();
+            });
+            let (woken, waker) = flag();
+            let wait = waiters.register(&waker);
+            let slept = !closed.load(SeqCst);
+            if slept {
+                std::mem::forget(wait); // still asleep when the closer is done
+            }
+            closer.join().unwrap();
+            if slept {
+                assert!(woken.0.load(SeqCst), "a sender slept through the close");
+            }
         });
     }
 }
