@@ -24,7 +24,7 @@ use boundflow_core::runtime::blocking_permit;
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
     BoundedChannel, Capacity, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
-    TryRecvError, TrySendError,
+    TryRecvError, TrySendError, settle_recv, settle_send,
 };
 use tokio::sync::{Semaphore, mpsc};
 
@@ -114,10 +114,9 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
-        let msg = match self.try_send(msg) {
-            Ok(()) => return Ok(()),
-            Err(TrySendError::Closed(msg)) => return Err(SendTimeoutError::Closed(msg)),
-            Err(TrySendError::Full(msg)) => msg,
+        let msg = match settle_send(self.try_send(msg)) {
+            Ok(settled) => return settled,
+            Err(msg) => msg,
         };
         let Some(permit) = blocking_permit() else {
             return Err(SendTimeoutError::WouldDeadlock(msg));
@@ -125,11 +124,7 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         permit.spin_then_block_on(
             msg,
             deadline,
-            |msg| match self.try_send(msg) {
-                Ok(()) => Ok(Ok(())),
-                Err(TrySendError::Closed(msg)) => Ok(Err(SendTimeoutError::Closed(msg))),
-                Err(TrySendError::Full(msg)) => Err(msg),
-            },
+            |msg| settle_send(self.try_send(msg)),
             |msg| self.send_until(msg, deadline),
         )
     }
@@ -190,10 +185,8 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
     }
 
     fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        match self.try_recv() {
-            Ok(msg) => return Ok(msg),
-            Err(TryRecvError::Closed) => return Err(RecvTimeoutError::Closed),
-            Err(TryRecvError::Empty) => {}
+        if let Some(settled) = settle_recv(self.try_recv()) {
+            return settled;
         }
         let Some(permit) = blocking_permit() else {
             return Err(RecvTimeoutError::WouldDeadlock);
@@ -201,11 +194,7 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         permit.spin_then_block_on(
             self,
             deadline,
-            |receiver| match receiver.try_recv() {
-                Ok(msg) => Ok(Ok(msg)),
-                Err(TryRecvError::Closed) => Ok(Err(RecvTimeoutError::Closed)),
-                Err(TryRecvError::Empty) => Err(receiver),
-            },
+            |receiver| settle_recv(receiver.try_recv()).ok_or(receiver),
             |receiver| receiver.recv_until(deadline),
         )
     }

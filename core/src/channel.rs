@@ -139,3 +139,26 @@ pub trait RawReceiver<T: Send + 'static>: Send + Sync + Unpin + 'static {
         self.len() == 0
     }
 }
+
+/// What one non-waiting send means to a send that may wait: `Ok(result)` settles it (sent, or
+/// `Closed` with the message given back); `Err(msg)` hands the message back to wait and try again
+/// (the channel was full). For backends that build their waits from `try_send`.
+pub fn settle_send<T>(
+    tried: Result<(), TrySendError<T>>,
+) -> Result<Result<(), SendTimeoutError<T>>, T> {
+    match tried {
+        Ok(()) => Ok(Ok(())),
+        Err(TrySendError::Closed(msg)) => Ok(Err(SendTimeoutError::Closed(msg))),
+        Err(TrySendError::Full(msg)) => Err(msg),
+    }
+}
+
+/// What one non-waiting receive means to a receive that may wait: `Some(result)` settles it (a
+/// message, or `Closed`); `None`: the channel was empty, wait and try again.
+pub fn settle_recv<T>(tried: Result<T, TryRecvError>) -> Option<Result<T, RecvTimeoutError>> {
+    match tried {
+        Ok(msg) => Some(Ok(msg)),
+        Err(TryRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
+        Err(TryRecvError::Empty) => None,
+    }
+}

@@ -26,7 +26,7 @@ mod waiting_senders;
 
 pub use builder::{ChannelBuilder, ChannelPair, bounded};
 pub use capacity::{Capacity, DEFAULT_MAX_CAPACITY};
-pub use channel::{BoundedChannel, RawReceiver, RawSender};
+pub use channel::{BoundedChannel, RawReceiver, RawSender, settle_recv, settle_send};
 pub use error::{
     BuildError, CapacityError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,

@@ -49,7 +49,7 @@ use atomic_waker::AtomicWaker;
 use crossbeam_utils::CachePadded;
 
 use crate::capacity::Capacity;
-use crate::channel::{BoundedChannel, RawReceiver, RawSender};
+use crate::channel::{BoundedChannel, RawReceiver, RawSender, settle_recv, settle_send};
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::runtime::{blocking_permit, spin_before_parking, with_thread_waker};
 use crate::timer::with_deadline;
@@ -203,6 +203,13 @@ pub struct NotifiedSender<Q: TryQueue, T: Send + 'static> {
     signals: Arc<Signals<Q, T>>,
 }
 
+impl<Q: TryQueue, T: Send + 'static> NotifiedSender<Q, T> {
+    /// One non-waiting push, as [`settle_send`] reads it: `Err(msg)` means full, wait.
+    fn try_push(&self, msg: T) -> Result<Result<(), SendTimeoutError<T>>, T> {
+        settle_send(self.signals.push(&self.tx, msg))
+    }
+}
+
 impl<Q: TryQueue, T: Send + 'static> Clone for NotifiedSender<Q, T> {
     fn clone(&self) -> Self {
         self.signals.senders.fetch_add(1, Relaxed);
@@ -234,15 +241,15 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         let signals = &*self.signals;
         let mut msg = msg;
         loop {
-            msg = match signals.push(&self.tx, msg) {
-                Ok(()) => return Ok(()),
-                Err(err) => full_or_return(err)?,
+            msg = match self.try_push(msg) {
+                Ok(settled) => return settled,
+                Err(msg) => msg,
             };
             let waiting = &signals.waiting_senders;
             let mut wait = poll_fn(|cx| Poll::Ready(waiting.register(cx.waker()))).await;
-            msg = match signals.push(&self.tx, msg) {
-                Ok(()) => return Ok(()),
-                Err(err) => full_or_return(err)?,
+            msg = match self.try_push(msg) {
+                Ok(settled) => return settled,
+                Err(msg) => msg,
             };
             let woken = poll_fn(|cx| {
                 if !wait.is_notified() {
@@ -272,29 +279,24 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
         let signals = &*self.signals;
-        let mut msg = match signals.push(&self.tx, msg) {
-            Ok(()) => return Ok(()),
-            Err(err) => full_or_return(err)?,
+        let mut msg = match self.try_push(msg) {
+            Ok(settled) => return settled,
+            Err(msg) => msg,
         };
         let Some(permit) = blocking_permit() else {
             return Err(SendTimeoutError::WouldDeadlock(msg));
         };
         permit.run(move || {
-            msg =
-                match spin_before_parking(msg, deadline, |msg| match signals.push(&self.tx, msg) {
-                    Ok(()) => Ok(Ok(())),
-                    Err(TrySendError::Closed(msg)) => Ok(Err(SendTimeoutError::Closed(msg))),
-                    Err(TrySendError::Full(msg)) => Err(msg),
-                }) {
-                    Ok(result) => return result,
-                    Err(msg) => msg,
-                };
+            msg = match spin_before_parking(msg, deadline, |msg| self.try_push(msg)) {
+                Ok(settled) => return settled,
+                Err(msg) => msg,
+            };
             with_thread_waker(|waker| {
                 loop {
                     let mut wait = signals.waiting_senders.register(waker);
-                    msg = match signals.push(&self.tx, msg) {
-                        Ok(()) => return Ok(()),
-                        Err(err) => full_or_return(err)?,
+                    msg = match self.try_push(msg) {
+                        Ok(settled) => return settled,
+                        Err(msg) => msg,
                     };
                     // Parking may end early (a stray unpark): the loop re-checks.
                     while !wait.is_notified() {
@@ -310,9 +312,9 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
                         }
                     }
                     drop(wait);
-                    msg = match signals.push(&self.tx, msg) {
-                        Ok(()) => return Ok(()),
-                        Err(err) => full_or_return(err)?,
+                    msg = match self.try_push(msg) {
+                        Ok(settled) => return settled,
+                        Err(msg) => msg,
                     };
                 }
             })
@@ -336,14 +338,6 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
     }
 }
 
-/// `Full(msg)` gives the message back to keep trying; `Closed(msg)` ends the send.
-fn full_or_return<T>(err: TrySendError<T>) -> Result<T, SendTimeoutError<T>> {
-    match err {
-        TrySendError::Full(msg) => Ok(msg),
-        TrySendError::Closed(msg) => Err(SendTimeoutError::Closed(msg)),
-    }
-}
-
 /// The receiving end of a [`Notified`] channel.
 pub struct NotifiedReceiver<Q: TryQueue, T: Send + 'static> {
     signals: Arc<Signals<Q, T>>,
@@ -354,7 +348,7 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
     /// once more, so that a push between the two pops is never missed.
     fn poll_pop(&self, waker: &Waker) -> Poll<Result<T, RecvTimeoutError>> {
         let wait = &self.signals.receiver_wait;
-        let popped = match pop_or_wait(self.signals.pop()) {
+        let popped = match settle_recv(self.signals.pop()) {
             Some(result) => Some(result),
             None => {
                 wait.waker.register(waker);
@@ -362,7 +356,7 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
                 // Pairs with the fence in `pushed`: either this pop sees the push, or the
                 // sender sees `waiting` and wakes the waker registered above.
                 fence(SeqCst);
-                pop_or_wait(self.signals.pop())
+                settle_recv(self.signals.pop())
             }
         };
         match popped {
@@ -425,7 +419,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
 
     fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         self.stop_stream_wait();
-        if let Some(result) = pop_or_wait(self.signals.pop()) {
+        if let Some(result) = settle_recv(self.signals.pop()) {
             return result;
         }
         let Some(permit) = blocking_permit() else {
@@ -433,7 +427,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         };
         permit.run(|| {
             let popped =
-                spin_before_parking((), deadline, |()| pop_or_wait(self.signals.pop()).ok_or(()));
+                spin_before_parking((), deadline, |()| settle_recv(self.signals.pop()).ok_or(()));
             if let Ok(result) = popped {
                 return result;
             }
@@ -475,14 +469,5 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
 
     fn len(&self) -> usize {
         Q::len(&self.signals.rx)
-    }
-}
-
-/// `Some(result)` when a pop settles the receive; `None` when it must wait.
-fn pop_or_wait<T>(popped: Result<T, TryRecvError>) -> Option<Result<T, RecvTimeoutError>> {
-    match popped {
-        Ok(msg) => Some(Ok(msg)),
-        Err(TryRecvError::Closed) => Some(Err(RecvTimeoutError::Closed)),
-        Err(TryRecvError::Empty) => None,
     }
 }
