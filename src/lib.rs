@@ -23,9 +23,9 @@
 
 pub use boundflow_core::{
     BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelPair, ChannelStats,
-    DEFAULT_MAX_CAPACITY, OverflowPolicy, RawReceiver, RawSender, Receiver, RecvError,
-    RecvTimeoutError, RetryPolicy, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
-    bounded, channel, notified, runtime, saturation, timer,
+    DEFAULT_MAX_CAPACITY, Forced, OverflowPolicy, RawReceiver, RawSender, Receiver, RecvError,
+    RecvTimeoutError, RetryPolicy, RetryPolicyError, SendError, SendTimeoutError, Sender,
+    TryRecvError, TrySendError, bounded, channel, notified, runtime, saturation, timer,
 };
 
 #[cfg(feature = "async-channel")]

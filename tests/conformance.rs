@@ -21,7 +21,7 @@ macro_rules! suite_for_runtime {
     };
 }
 
-/// The grid's four cells for one runtime.
+/// One backend's cells on one runtime: every test of the suite.
 macro_rules! runtime_module {
     ($module:ident, $runtime:ident) => {
         mod $module {
@@ -42,9 +42,21 @@ macro_rules! runtime_module {
                 senders_into_blocking_thread,
                 blocking_calls_in_context_do_not_panic,
                 stream_yields_all_then_ends,
-                overflow_policies_apply,
                 abandoned_receive_keeps_the_next_wakeup,
                 receiver_drop_racing_senders_counts_exactly,
+                cancelled_send_is_never_counted,
+                close_then_drain_loses_nothing,
+                stream_is_fused,
+                stream_wait_survives_other_receives,
+                policy_block_waits_for_room,
+                policy_block_fails_with_closed,
+                policy_timeout_gives_the_message_back,
+                policy_drop_newest_refuses_and_counts,
+                policy_drop_oldest_evicts_fifo,
+                policy_drop_oldest_counts_one_full_event,
+                policy_retry_gives_up_after_max_attempts,
+                policy_retry_yields_until_room_appears,
+                policy_retry_refuses_zero_attempts,
             );
         }
     };
@@ -57,6 +69,7 @@ macro_rules! backend_row {
             type Backend = $ty;
             runtime_module!(tokio_current_thread, TokioCurrentThread);
             runtime_module!(tokio_multi_thread, TokioMultiThread);
+            runtime_module!(tokio_local_set, TokioLocalSet);
             runtime_module!(smol, Smol);
             runtime_module!(std_threads, StdThreads);
         }

@@ -9,7 +9,7 @@
 //! | contract point | how | cost |
 //! |---|---|---|
 //! | blocking send/recv with deadline | a blocked sender parks (with a timeout) in boundflow's queue of waiting senders, the receiver parks with a timeout (async-channel has no blocking timeout) | none beyond a parked thread |
-//! | `close` | boundflow's closed flag (the channel stays open underneath so the adaptor's receiver clone can drain and evict) | one read-mostly load per send |
+//! | `close` | async-channel's own `close`, which is exact (close and push claim the tail atomically); queued messages stay poppable, so the adaptor's receiver clone still drains and evicts | none per send |
 //! | bounded | capacities above 1 allocate every slot up front (concurrent-queue): boundflow's maximum refuses absurd sizes | — |
 //! | `drop_oldest` | supported | — |
 #![forbid(unsafe_code)]
@@ -19,6 +19,10 @@ use boundflow_core::{TryRecvError, TrySendError};
 
 /// The async-channel backend (config name `async_channel`).
 pub type AsyncChannel = Notified<AsyncChannelQueue>;
+
+/// The AsyncChannel backend as a value, like a unit struct: `ChannelBuilder::new(AsyncChannel, ..)`.
+#[allow(non_upper_case_globals)]
+pub const AsyncChannel: AsyncChannel = Notified(AsyncChannelQueue);
 
 /// async-channel as a non-waiting queue (see [`AsyncChannel`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -58,5 +62,13 @@ impl TryQueue for AsyncChannelQueue {
 
     fn len<T: Send + 'static>(rx: &async_channel::Receiver<T>) -> usize {
         rx.len()
+    }
+
+    /// async-channel's own close is exact: closing and pushing claim the queue's tail
+    /// atomically, so a push racing it lands before it or fails with `Closed`.
+    const EXACT_CLOSE: bool = true;
+
+    fn close<T: Send + 'static>(rx: &async_channel::Receiver<T>) {
+        rx.close();
     }
 }

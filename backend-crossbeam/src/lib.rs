@@ -22,6 +22,10 @@ use boundflow_core::{TryRecvError, TrySendError};
 /// The crossbeam-channel backend (config name `crossbeam`).
 pub type Crossbeam = Notified<CrossbeamQueue>;
 
+/// The Crossbeam backend as a value, like a unit struct: `ChannelBuilder::new(Crossbeam, ..)`.
+#[allow(non_upper_case_globals)]
+pub const Crossbeam: Crossbeam = Notified(CrossbeamQueue);
+
 /// crossbeam-channel as a non-waiting queue (see [`Crossbeam`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CrossbeamQueue;

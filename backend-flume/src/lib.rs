@@ -21,6 +21,10 @@ use boundflow_core::{TryRecvError, TrySendError};
 /// The flume backend (config name `flume`).
 pub type Flume = Notified<FlumeQueue>;
 
+/// The Flume backend as a value, like a unit struct: `ChannelBuilder::new(Flume, ..)`.
+#[allow(non_upper_case_globals)]
+pub const Flume: Flume = Notified(FlumeQueue);
+
 /// flume as a non-waiting queue (see [`Flume`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlumeQueue;

@@ -12,20 +12,26 @@
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
 //! | `drop_oldest` | impossible: tokio's receiver cannot be shared with senders, so the policy is refused when the channel is built | — |
 //!
-//! Depth on the sending side is `max_capacity - capacity` (permits in use, so a send that holds a
-//! permit but has not yet written counts as queued); on the receiving side it is tokio's `len()`.
+//! Depth on the receiving side is tokio's `len()`. On the sending side it is the permits in use
+//! (`max_capacity - capacity`) less those that sends still waiting inside tokio may hold: tokio
+//! hands a freed slot to a waiting send before it writes, and that send may still be cancelled
+//! (counting such a slot made `sent` overcount for good). A slow-path count of waiting sends
+//! bounds them.
 #![forbid(unsafe_code)]
 
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::atomic::{AtomicU64, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use boundflow_core::runtime::blocking_permit;
+use boundflow_core::runtime::{block, park_on, spin_before_parking};
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
     BoundedChannel, Capacity, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
     TryRecvError, TrySendError, settle_recv, settle_send,
 };
+use crossbeam_utils::CachePadded;
 use tokio::sync::{Semaphore, mpsc};
 
 /// The tokio backend (config name `tokio`).
@@ -47,34 +53,84 @@ impl BoundedChannel for Tokio {
     fn bounded<T: Send + 'static>(&self, capacity: Capacity) -> (TokioSender<T>, TokioReceiver<T>) {
         // Cannot panic: `Capacity` is at least 1 and the builder capped it at MAX_PERMITS.
         let (tx, rx) = mpsc::channel(capacity.get());
-        let orphan = Arc::new(Mutex::new(None));
+        let shared = Arc::new(TokioShared {
+            orphan: Mutex::new(None),
+            waits: WaitingSends::default(),
+        });
         (
             TokioSender {
                 tx,
-                orphan: Arc::clone(&orphan),
+                shared: Arc::clone(&shared),
             },
-            TokioReceiver { rx, orphan },
+            TokioReceiver { rx, shared },
         )
     }
 }
 
-/// Where a dropped receiver leaves tokio's receiving end, so that messages whose send was
-/// already admitted (a permit held) when the receiver went are counted by the last sender
-/// instead of being dropped unseen by tokio — and the receiver's drop never waits for them.
-type Orphan<T> = Arc<Mutex<Option<mpsc::Receiver<T>>>>;
+/// What a tokio channel's raw ends share besides tokio's own channel.
+#[derive(Debug)]
+struct TokioShared<T> {
+    /// Where a dropped receiver leaves tokio's receiving end, so that messages whose send was
+    /// already admitted (a permit held) when the receiver went are counted by the last sender
+    /// instead of being dropped unseen by tokio — and the receiver's drop never waits for them.
+    orphan: Mutex<Option<mpsc::Receiver<T>>>,
+    waits: WaitingSends,
+}
+
+/// Sends that wait inside tokio (`send_until`), counted as they start and as they end. tokio
+/// hands a freed slot (a permit) to a waiting send before that send has written anything, and
+/// the send may still be cancelled or time out and give it back; the sending side's depth
+/// (`max_capacity - capacity`: permits in use) would count that slot as a queued message. The
+/// two counts bound how many slots such sends can hold, so `len` leaves them out. Written only
+/// on the slow path (the channel was full).
+#[derive(Debug, Default)]
+struct WaitingSends {
+    started: CachePadded<AtomicU64>,
+    ended: CachePadded<AtomicU64>,
+}
+
+impl WaitingSends {
+    fn start(&self) -> WaitingSend<'_> {
+        self.started.fetch_add(1, SeqCst);
+        WaitingSend(self)
+    }
+
+    /// At most how many permits waiting sends hold now: read around the caller's read of the
+    /// permits in use (`ended` before, `started` after), so every send holding a permit at that
+    /// moment is counted (and perhaps a few that hold none: `len` may lag, never overcount).
+    fn bound_around(&self, permits_in_use: impl FnOnce() -> usize) -> usize {
+        let ended = self.ended.load(SeqCst);
+        fence(SeqCst);
+        let in_use = permits_in_use();
+        fence(SeqCst);
+        let started = self.started.load(SeqCst);
+        let waiting = usize::try_from(started.saturating_sub(ended)).unwrap_or(usize::MAX);
+        in_use.saturating_sub(waiting)
+    }
+}
+
+/// One send waiting inside tokio; counted as ended when dropped — after the permit it may hold
+/// has been used or given back (it is declared before the wait, so dropped after it).
+struct WaitingSend<'a>(&'a WaitingSends);
+
+impl Drop for WaitingSend<'_> {
+    fn drop(&mut self) {
+        self.0.ended.fetch_add(1, SeqCst);
+    }
+}
 
 /// The tokio backend's raw sending end.
 #[derive(Debug)]
 pub struct TokioSender<T> {
     tx: mpsc::Sender<T>,
-    orphan: Orphan<T>,
+    shared: Arc<TokioShared<T>>,
 }
 
 impl<T> Clone for TokioSender<T> {
     fn clone(&self) -> Self {
         TokioSender {
             tx: self.tx.clone(),
-            orphan: Arc::clone(&self.orphan),
+            shared: Arc::clone(&self.shared),
         }
     }
 }
@@ -92,6 +148,7 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        let _waiting = self.shared.waits.start();
         let Some(deadline) = deadline else {
             return self
                 .tx
@@ -118,19 +175,18 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
             Ok(settled) => return settled,
             Err(msg) => msg,
         };
-        let Some(permit) = blocking_permit() else {
-            return Err(SendTimeoutError::WouldDeadlock(msg));
-        };
-        permit.spin_then_block_on(
-            msg,
-            deadline,
-            |msg| settle_send(self.try_send(msg)),
-            |msg| self.send_until(msg, deadline),
-        )
+        block(msg, |msg| {
+            match spin_before_parking(msg, deadline, |msg| settle_send(self.try_send(msg))) {
+                Ok(settled) => settled,
+                Err(msg) => park_on(self.send_until(msg, deadline)),
+            }
+        })
+        .unwrap_or_else(|msg| Err(SendTimeoutError::WouldDeadlock(msg)))
     }
 
     fn discard_queued(&self) -> usize {
         let orphan = self
+            .shared
             .orphan
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -141,7 +197,11 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     }
 
     fn len(&self) -> usize {
-        self.tx.max_capacity().saturating_sub(self.tx.capacity())
+        // Permits in use, less those a waiting send may hold without having sent (see
+        // `WaitingSends`).
+        self.shared
+            .waits
+            .bound_around(|| self.tx.max_capacity().saturating_sub(self.tx.capacity()))
     }
 
     fn is_closed(&self) -> bool {
@@ -153,16 +213,23 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
 #[derive(Debug)]
 pub struct TokioReceiver<T> {
     rx: mpsc::Receiver<T>,
-    orphan: Orphan<T>,
+    shared: Arc<TokioShared<T>>,
 }
 
 impl<T> Drop for TokioReceiver<T> {
     fn drop(&mut self) {
+        // Closed first, as dropping tokio's receiver would: later sends fail with `Closed`, and
+        // blocked ones wake.
+        self.rx.close();
         // Swap in a dummy so the real receiving end (and anything still landing in it) outlives
         // us until the last sender drains it.
         let (_, dummy) = mpsc::channel(1);
         let rx = std::mem::replace(&mut self.rx, dummy);
-        *self.orphan.lock().unwrap_or_else(PoisonError::into_inner) = Some(rx);
+        *self
+            .shared
+            .orphan
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(rx);
     }
 }
 
@@ -188,15 +255,16 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         if let Some(settled) = settle_recv(self.try_recv()) {
             return settled;
         }
-        let Some(permit) = blocking_permit() else {
-            return Err(RecvTimeoutError::WouldDeadlock);
-        };
-        permit.spin_then_block_on(
-            self,
-            deadline,
-            |receiver| settle_recv(receiver.try_recv()).ok_or(receiver),
-            |receiver| receiver.recv_until(deadline),
-        )
+        block(self, |receiver| {
+            let popped = spin_before_parking(receiver, deadline, |receiver| {
+                settle_recv(receiver.try_recv()).ok_or(receiver)
+            });
+            match popped {
+                Ok(settled) => settled,
+                Err(receiver) => park_on(receiver.recv_until(deadline)),
+            }
+        })
+        .unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {

@@ -67,13 +67,15 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
     /// Validates and makes the channel.
     ///
     /// # Errors
-    /// [`BuildError::Capacity`] for a zero or too large capacity;
-    /// [`BuildError::UnsupportedPolicy`] for `drop_oldest` on a backend that cannot evict.
+    /// [`BuildError::Capacity`] for a zero or too large capacity; [`BuildError::Retry`] for a
+    /// `retry` policy that cannot work; [`BuildError::UnsupportedPolicy`] for `drop_oldest` on a backend that cannot evict.
     pub fn build<T: Send + 'static>(self) -> Result<ChannelPair<T, B>, BuildError> {
         let max = self.max_capacity.min(self.backend.max_capacity());
         let capacity = Capacity::with_max(self.capacity, max)?;
-        let can_evict = self.backend.supports_drop_oldest();
-        if self.policy == OverflowPolicy::DropOldest && !can_evict {
+        if let OverflowPolicy::Retry(retry) = self.policy {
+            retry.validate()?;
+        }
+        if self.policy == OverflowPolicy::DropOldest && !self.backend.supports_drop_oldest() {
             return Err(BuildError::UnsupportedPolicy {
                 policy: self.policy.name(),
                 backend: self.backend.name(),
@@ -84,7 +86,6 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
             backend: self.backend.name(),
             capacity,
             policy: self.policy,
-            can_evict,
             monitor: Monitor::default(),
             senders: AtomicUsize::new(1),
             receiver_gone: AtomicBool::new(false),

@@ -26,7 +26,8 @@ use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendErro
 /// 4. **Close**: when every sender is gone, the receiver drains what is queued, then sees
 ///    closed. [`RawReceiver::close`] makes later sends fail with `Closed(msg)`, wakes every
 ///    blocked sender (which then completes or fails with `Closed(msg)`), and lets the receiver
-///    drain what is queued.
+///    drain what is queued. **Exact**: a send that returned `Ok` is received before the
+///    receiver reports `Closed`, and nothing is received after it.
 /// 5. **Timeouts** never return early and hand the message back; async waits work on any
 ///    executor (use [`crate::timer`], not a runtime's timer).
 /// 6. **No panics**: the `*_blocking*` calls first try without waiting; before waiting they ask
@@ -81,9 +82,18 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>>;
 
-    /// Evicts the oldest queued message, if the backend can do that from the sending side.
-    fn evict_oldest(&self) -> Option<T> {
-        None
+    /// Queues `msg`, evicting the oldest queued messages as needed to make room (`drop_oldest`),
+    /// never waiting. The caller's non-waiting try has just found the channel full. A backend
+    /// without exact close of its own keeps `msg`'s push announced across the evictions and the
+    /// push (see [`crate::notified`]), so a racing `close` never strands an eviction.
+    ///
+    /// The default, for backends that cannot take from the queue on the sending side, refuses
+    /// with `Full(msg)` and evicts nothing.
+    fn force_send(&self, msg: T) -> Forced<T> {
+        Forced {
+            outcome: Err(TrySendError::Full(msg)),
+            evicted: 0,
+        }
     }
 
     /// Drops whatever is still queued and says how many; called only after the receiver has
@@ -94,6 +104,11 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
     }
 
     /// How many messages are queued (read from the backend, may be a moment old).
+    ///
+    /// It may count a message a moment late (a push still landing) but never one the channel
+    /// has not accepted: not a slot reserved by a send that is still waiting and may yet be
+    /// cancelled or time out. The monitor derives `sent` from this and never lets `sent` go
+    /// down, so a count that includes such a slot would stay in `sent` for good.
     fn len(&self) -> usize;
 
     /// Whether nothing is queued.
@@ -103,6 +118,15 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
 
     /// Whether the receiver has closed or gone away.
     fn is_closed(&self) -> bool;
+}
+
+/// What [`RawSender::force_send`] did.
+#[derive(Debug)]
+pub struct Forced<T> {
+    /// `Ok` with the first message evicted (if any), or the error with `msg` given back.
+    pub outcome: Result<Option<T>, TrySendError<T>>,
+    /// How many queued messages were evicted, the one returned included (the others dropped).
+    pub evicted: usize,
 }
 
 /// The receiving endpoint of a backend.

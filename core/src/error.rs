@@ -6,6 +6,8 @@
 use std::error::Error;
 use std::fmt;
 
+use crate::policy::RetryPolicyError;
+
 /// Writes the hand-written `Debug`, `Display`, `Error`, `into_inner` and predicates for an error
 /// enum whose every variant carries the message.
 macro_rules! message_error {
@@ -210,6 +212,8 @@ impl Error for CapacityError {}
 pub enum BuildError {
     /// The capacity was refused.
     Capacity(CapacityError),
+    /// The `retry` policy's settings cannot work.
+    Retry(RetryPolicyError),
     /// The overflow policy is not possible on this backend.
     UnsupportedPolicy {
         /// The policy's config name.
@@ -223,6 +227,7 @@ impl fmt::Display for BuildError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             BuildError::Capacity(err) => err.fmt(f),
+            BuildError::Retry(err) => err.fmt(f),
             BuildError::UnsupportedPolicy { policy, backend } => write!(
                 f,
                 "overflow policy `{policy}` is not supported by the `{backend}` backend: pick \
@@ -236,6 +241,7 @@ impl Error for BuildError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
             BuildError::Capacity(err) => Some(err),
+            BuildError::Retry(err) => Some(err),
             BuildError::UnsupportedPolicy { .. } => None,
         }
     }
@@ -244,5 +250,11 @@ impl Error for BuildError {
 impl From<CapacityError> for BuildError {
     fn from(err: CapacityError) -> Self {
         BuildError::Capacity(err)
+    }
+}
+
+impl From<RetryPolicyError> for BuildError {
+    fn from(err: RetryPolicyError) -> Self {
+        BuildError::Retry(err)
     }
 }

@@ -14,6 +14,8 @@ mod builder;
 mod capacity;
 pub mod channel;
 mod error;
+mod in_flight;
+mod loom;
 mod monitor;
 pub mod notified;
 mod policy;
@@ -26,12 +28,12 @@ mod waiting_senders;
 
 pub use builder::{ChannelBuilder, ChannelPair, bounded};
 pub use capacity::{Capacity, DEFAULT_MAX_CAPACITY};
-pub use channel::{BoundedChannel, RawReceiver, RawSender, settle_recv, settle_send};
+pub use channel::{BoundedChannel, Forced, RawReceiver, RawSender, settle_recv, settle_send};
 pub use error::{
     BuildError, CapacityError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
     TryRecvError, TrySendError,
 };
 pub use monitor::{ChannelStats, saturation};
-pub use policy::{OverflowPolicy, RetryPolicy};
+pub use policy::{OverflowPolicy, RetryPolicy, RetryPolicyError};
 pub use receiver::Receiver;
 pub use sender::Sender;

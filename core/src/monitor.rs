@@ -13,11 +13,8 @@
 //! yet), and it never reports less than an earlier snapshot did. At quiescence it is exact.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-// Under `--cfg boundflow_loom` the counters are loom's, so the model below can check them.
-#[cfg(all(test, boundflow_loom))]
-use loom::sync::atomic::{AtomicU64, AtomicUsize};
-#[cfg(not(all(test, boundflow_loom)))]
-use std::sync::atomic::{AtomicU64, AtomicUsize};
+
+use crate::loom::{AtomicU64, AtomicUsize};
 
 use crossbeam_utils::CachePadded;
 
@@ -29,7 +26,9 @@ pub(crate) struct SendCounters {
     pub(crate) evicted: AtomicU64,
     pub(crate) timeouts: AtomicU64,
     pub(crate) retries: AtomicU64,
+    pub(crate) retries_exhausted: AtomicU64,
     pub(crate) closed_errors: AtomicU64,
+    pub(crate) would_deadlock: AtomicU64,
 }
 
 /// Counters written by the receiver.
@@ -38,6 +37,7 @@ pub(crate) struct RecvCounters {
     pub(crate) received: AtomicU64,
     pub(crate) discarded_at_close: AtomicU64,
     pub(crate) recv_timeouts: AtomicU64,
+    pub(crate) would_deadlock: AtomicU64,
 }
 
 /// A channel's counters.
@@ -75,6 +75,13 @@ impl Monitor {
         }
     }
 
+    /// Counts messages evicted by `drop_oldest`.
+    pub(crate) fn count_evicted(&self, evicted: usize) {
+        if evicted > 0 {
+            self.send.evicted.fetch_add(evicted as u64, Release);
+        }
+    }
+
     /// Counts messages dropped unread because the receiver closed or went away.
     pub(crate) fn count_discarded(&self, discarded: usize) {
         if discarded > 0 {
@@ -109,7 +116,9 @@ impl Monitor {
             timeouts: send.timeouts.load(Relaxed),
             recv_timeouts: recv.recv_timeouts.load(Relaxed),
             retries: send.retries.load(Relaxed),
+            retries_exhausted: send.retries_exhausted.load(Relaxed),
             closed_errors: send.closed_errors.load(Relaxed),
+            would_deadlock: send.would_deadlock.load(Relaxed) + recv.would_deadlock.load(Relaxed),
             depth,
             capacity,
             saturation: saturation(depth, capacity),
@@ -154,8 +163,14 @@ pub struct ChannelStats {
     pub recv_timeouts: u64,
     /// Extra attempts made by the `retry` policy.
     pub retries: u64,
+    /// `retry` sends that gave up (after `max_attempts`, or at the deadline) and handed the
+    /// message back as `Full`.
+    pub retries_exhausted: u64,
     /// Sends that failed because the channel was closed.
     pub closed_errors: u64,
+    /// Blocking calls (sends and receives) refused with `WouldDeadlock` because blocking there
+    /// would stall an async runtime.
+    pub would_deadlock: u64,
     /// Messages queued now (from the backend).
     pub depth: usize,
     /// The channel's capacity.

@@ -40,7 +40,6 @@
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicBool, AtomicUsize, fence};
 use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Instant;
@@ -49,9 +48,11 @@ use atomic_waker::AtomicWaker;
 use crossbeam_utils::CachePadded;
 
 use crate::capacity::Capacity;
-use crate::channel::{BoundedChannel, RawReceiver, RawSender, settle_recv, settle_send};
+use crate::channel::{BoundedChannel, Forced, RawReceiver, RawSender, settle_recv, settle_send};
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::runtime::{blocking_permit, spin_before_parking, with_thread_waker};
+use crate::in_flight;
+use crate::loom::{AtomicBool, AtomicUsize, fence};
+use crate::runtime::{block, spin_before_parking, with_thread_waker};
 use crate::timer::with_deadline;
 use crate::waiting_senders::WaitingSenders;
 
@@ -69,17 +70,30 @@ pub trait TryQueue: Clone + Send + Sync + 'static {
     /// The largest capacity the queue can take.
     const MAX_CAPACITY: usize = usize::MAX;
 
+    /// Whether [`close`](Self::close) is the queue's own exact close: once it returns, every
+    /// push fails with `Closed(msg)`, and a push racing it either lands before it (and is still
+    /// popped) or fails. Then the adaptor announces no push (the module docs' "Close") and
+    /// costs nothing per send for an exact close.
+    const EXACT_CLOSE: bool = false;
+
     /// Makes a queue of `capacity` slots (at least 1).
     fn bounded<T: Send + 'static>(capacity: usize) -> (Self::Tx<T>, Self::Rx<T>);
 
-    /// Pushes without waiting: `Full(msg)`, or `Closed(msg)` once every receiving end is gone.
+    /// Pushes without waiting: `Full(msg)`, or `Closed(msg)` once closed or every receiving end
+    /// is gone.
     fn push<T: Send + 'static>(tx: &Self::Tx<T>, msg: T) -> Result<(), TrySendError<T>>;
 
-    /// Pops without waiting: `Empty`, or `Closed` once empty and every sending end is gone.
+    /// Pops without waiting: `Empty`, or `Closed` once empty and closed or every sending end is
+    /// gone. Still pops what is queued after [`close`](Self::close).
     fn pop<T: Send + 'static>(rx: &Self::Rx<T>) -> Result<T, TryRecvError>;
 
     /// How many messages are queued.
     fn len<T: Send + 'static>(rx: &Self::Rx<T>) -> usize;
+
+    /// Closes the queue itself; called only where [`EXACT_CLOSE`](Self::EXACT_CLOSE) is set.
+    fn close<T: Send + 'static>(rx: &Self::Rx<T>) {
+        let _ = rx;
+    }
 }
 
 /// A [`BoundedChannel`] made from a [`TryQueue`] (see the module docs for how it waits and
@@ -148,12 +162,54 @@ struct ReceiverWait {
 }
 
 impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
+    /// This channel's id in push announcements: the address of its shared state.
+    fn id(&self) -> usize {
+        std::ptr::from_ref(self).addr()
+    }
+
+    /// Runs `push(msg)` so that a racing `close` stays exact: announced, after a closed check,
+    /// where the queue has no exact close of its own (see [`crate::in_flight`]). Then wakes the
+    /// receiver where it waits: for the message just queued, or, once closed, for this
+    /// announcement to end.
+    #[inline]
+    fn push_exactly<R>(
+        &self,
+        msg: T,
+        push: impl FnOnce(T) -> Result<R, TrySendError<T>>,
+    ) -> Result<R, TrySendError<T>> {
+        let pushed = if Q::EXACT_CLOSE {
+            push(msg)
+        } else {
+            in_flight::with_thread_slot(|slot| {
+                in_flight::announced_push(slot, self.id(), &self.closed, msg, push)
+            })
+        };
+        match &pushed {
+            Ok(_) => self.pushed(),
+            Err(_) if !Q::EXACT_CLOSE => self.refused(),
+            Err(_) => {}
+        }
+        pushed
+    }
+
     /// After a successful push: wake a waiting receiver, if any.
     #[inline]
     fn pushed(&self) {
         fence(SeqCst);
         // Acquire pairs with the receiver's Release store: its waker registration is visible.
         if self.receiver_wait.waiting.load(Acquire) {
+            self.receiver_wait.waker.wake();
+        }
+    }
+
+    /// After an announced push that queued nothing: if the channel is closed, the receiver may
+    /// be waiting for this announcement to end (it saw it in its scan); wake it.
+    #[cold]
+    fn refused(&self) {
+        // Pairs with the receiver's fence between setting `waiting` and its scan: either it
+        // sees the cleared slot, or this sees it waiting.
+        fence(SeqCst);
+        if self.closed.load(Relaxed) && self.receiver_wait.waiting.load(Acquire) {
             self.receiver_wait.waker.wake();
         }
     }
@@ -165,20 +221,33 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     }
 
     fn push(&self, tx: &Q::Tx<T>, msg: T) -> Result<(), TrySendError<T>> {
-        if self.closed.load(Acquire) {
-            return Err(TrySendError::Closed(msg));
-        }
-        Q::push(tx, msg)?;
-        self.pushed();
-        Ok(())
+        self.push_exactly(msg, |msg| Q::push(tx, msg))
+    }
+
+    /// `drop_oldest`: evicts from the front until `msg` fits, all inside one announcement, so a
+    /// racing close never leaves an eviction without the push it made room for.
+    fn force_push(&self, tx: &Q::Tx<T>, msg: T) -> Forced<T> {
+        let mut evicted = 0;
+        let outcome = self.push_exactly(msg, |mut msg| {
+            let mut first = None;
+            loop {
+                if let Ok(old) = Q::pop(&self.rx) {
+                    evicted += 1;
+                    first.get_or_insert(old);
+                }
+                msg = match Q::push(tx, msg) {
+                    Ok(()) => return Ok(first),
+                    Err(TrySendError::Full(msg)) => msg,
+                    Err(closed) => return Err(closed),
+                };
+            }
+        });
+        Forced { outcome, evicted }
     }
 
     fn pop(&self) -> Result<T, TryRecvError> {
         let result = match Q::pop(&self.rx) {
-            // Closed or no sender left: a push that finished before that is visible now.
-            Err(TryRecvError::Empty) if self.is_closed() => {
-                Q::pop(&self.rx).map_err(|_| TryRecvError::Closed)
-            }
+            Err(TryRecvError::Empty) => self.pop_empty(),
             other => other,
         };
         if result.is_ok() {
@@ -187,11 +256,34 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         result
     }
 
+    /// The queue was empty: `Closed` only if closed, no push into this channel is still
+    /// announced, and a re-pop finds nothing.
+    fn pop_empty(&self) -> Result<T, TryRecvError> {
+        if self.closed.load(Relaxed) {
+            // The receiver closed (on this thread): wait for pushes that passed the closed
+            // check before it to land.
+            if !Q::EXACT_CLOSE {
+                return in_flight::with_all_slots(|slots| {
+                    in_flight::pop_after_close(slots.iter().copied(), self.id(), || {
+                        Q::pop(&self.rx).ok()
+                    })
+                });
+            }
+        } else if self.senders.load(SeqCst) != 0 {
+            return Err(TryRecvError::Empty);
+        }
+        // Closed, or no sender left: a push that finished before that is visible now.
+        Q::pop(&self.rx).map_err(|_| TryRecvError::Closed)
+    }
+
     fn is_closed(&self) -> bool {
         self.closed.load(SeqCst) || self.senders.load(SeqCst) == 0
     }
 
     fn close(&self) {
+        if Q::EXACT_CLOSE {
+            Q::close(&self.rx);
+        }
         self.closed.store(true, SeqCst);
         self.waiting_senders.notify_all();
     }
@@ -279,14 +371,11 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
         let signals = &*self.signals;
-        let mut msg = match self.try_push(msg) {
+        let msg = match self.try_push(msg) {
             Ok(settled) => return settled,
             Err(msg) => msg,
         };
-        let Some(permit) = blocking_permit() else {
-            return Err(SendTimeoutError::WouldDeadlock(msg));
-        };
-        permit.run(move || {
+        let waited = block(msg, |mut msg| {
             msg = match spin_before_parking(msg, deadline, |msg| self.try_push(msg)) {
                 Ok(settled) => return settled,
                 Err(msg) => msg,
@@ -318,11 +407,12 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
                     };
                 }
             })
-        })
+        });
+        waited.unwrap_or_else(|msg| Err(SendTimeoutError::WouldDeadlock(msg)))
     }
 
-    fn evict_oldest(&self) -> Option<T> {
-        Q::pop(&self.signals.rx).ok()
+    fn force_send(&self, msg: T) -> Forced<T> {
+        self.signals.force_push(&self.tx, msg)
     }
 
     fn discard_queued(&self) -> usize {
@@ -422,10 +512,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         if let Some(result) = settle_recv(self.signals.pop()) {
             return result;
         }
-        let Some(permit) = blocking_permit() else {
-            return Err(RecvTimeoutError::WouldDeadlock);
-        };
-        permit.run(|| {
+        let waited = block((), |()| {
             let popped =
                 spin_before_parking((), deadline, |()| settle_recv(self.signals.pop()).ok_or(()));
             if let Ok(result) = popped {
@@ -450,7 +537,8 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
                     }
                 }
             })
-        })
+        });
+        waited.unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {

@@ -36,17 +36,33 @@ impl OverflowPolicy {
 
 /// The `retry` policy's schedule: `max_attempts` tries in all, the pause doubling from
 /// `initial_backoff` up to `max_backoff`, each pause jittered to between half and all of itself,
-/// and optionally an overall `deadline` after which no further try is made.
+/// and optionally an overall `deadline` after which no further try is made. A zero pause still
+/// yields (to the executor, or the thread's time slice) so the consumer can make room.
+///
+/// Checked when the channel is built ([`validate`](Self::validate)).
+///
+/// ```
+/// use std::time::Duration;
+/// use boundflow_core::RetryPolicy;
+///
+/// let retry = RetryPolicy { max_attempts: 4, jitter_seed: Some(7), ..RetryPolicy::default() };
+/// let pauses: Vec<Duration> = retry.pauses().collect();
+/// assert_eq!(pauses.len(), 3, "a pause between each two of the four tries");
+/// assert_eq!(pauses, retry.pauses().collect::<Vec<_>>(), "seeded: the same every time");
+/// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Tries in all, the first included (at least 1).
     pub max_attempts: u32,
     /// The first pause.
     pub initial_backoff: Duration,
-    /// The longest pause.
+    /// The longest pause (at least `initial_backoff`).
     pub max_backoff: Duration,
     /// The longest the whole send may take, if any.
     pub deadline: Option<Duration>,
+    /// Seeds the jitter, making every send's pauses the same known sequence (for tests and
+    /// reproducible runs); `None` (the default) draws fresh jitter per send.
+    pub jitter_seed: Option<u64>,
 }
 
 impl Default for RetryPolicy {
@@ -56,11 +72,61 @@ impl Default for RetryPolicy {
             initial_backoff: Duration::from_millis(1),
             max_backoff: Duration::from_millis(100),
             deadline: None,
+            jitter_seed: None,
         }
     }
 }
 
+/// A [`RetryPolicy`] that cannot work.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RetryPolicyError {
+    /// `max_attempts` is 0: not even the first try would be made.
+    ZeroAttempts,
+    /// `max_backoff` is below `initial_backoff`.
+    BackoffInverted {
+        /// The first pause asked for.
+        initial: Duration,
+        /// The cap asked for.
+        max: Duration,
+    },
+}
+
+impl std::fmt::Display for RetryPolicyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RetryPolicyError::ZeroAttempts => f.write_str(
+                "retry max_attempts must be at least 1 (the first try counts as an attempt)",
+            ),
+            RetryPolicyError::BackoffInverted { initial, max } => write!(
+                f,
+                "retry max_backoff ({max:?}) is below initial_backoff ({initial:?}): raise \
+                 max_backoff or lower initial_backoff"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for RetryPolicyError {}
+
 impl RetryPolicy {
+    /// Checks that the policy can work.
+    ///
+    /// # Errors
+    /// [`RetryPolicyError::ZeroAttempts`], [`RetryPolicyError::BackoffInverted`].
+    pub fn validate(&self) -> Result<(), RetryPolicyError> {
+        if self.max_attempts == 0 {
+            return Err(RetryPolicyError::ZeroAttempts);
+        }
+        if self.max_backoff < self.initial_backoff {
+            return Err(RetryPolicyError::BackoffInverted {
+                initial: self.initial_backoff,
+                max: self.max_backoff,
+            });
+        }
+        Ok(())
+    }
+
     /// The pause after failed try number `attempt` (1-based), before jitter.
     pub fn backoff(&self, attempt: u32) -> Duration {
         let factor = 1u32
@@ -71,10 +137,19 @@ impl RetryPolicy {
             .min(self.max_backoff)
     }
 
-    /// The pause after failed try number `attempt`, jittered to between half and all of it.
-    pub fn jittered_backoff(&self, attempt: u32) -> Duration {
-        let full = self.backoff(attempt);
-        full / 2 + full.mul_f64(fastrand::f64() / 2.0)
+    /// The jittered pauses one send makes between its tries (`max_attempts - 1` of them), each
+    /// between half and all of [`backoff`](Self::backoff); the same sequence every time when
+    /// [`jitter_seed`](Self::jitter_seed) is set. The overall deadline is not applied here.
+    pub fn pauses(&self) -> impl Iterator<Item = Duration> + use<> {
+        let policy = *self;
+        let mut rng = match self.jitter_seed {
+            Some(seed) => fastrand::Rng::with_seed(seed),
+            None => fastrand::Rng::new(),
+        };
+        (1..policy.max_attempts).map(move |attempt| {
+            let full = policy.backoff(attempt);
+            full / 2 + full.mul_f64(rng.f64() / 2.0)
+        })
     }
 }
 
@@ -89,13 +164,54 @@ mod tests {
             initial_backoff: Duration::from_millis(2),
             max_backoff: Duration::from_millis(20),
             deadline: None,
+            jitter_seed: None,
         };
         let pauses: Vec<u128> = (1..=6).map(|n| retry.backoff(n).as_millis()).collect();
         assert_eq!(pauses, vec![2, 4, 8, 16, 20, 20]);
         assert_eq!(retry.backoff(200), Duration::from_millis(20));
-        for n in 1..=6 {
-            let pause = retry.jittered_backoff(n);
+        for (pause, n) in retry.pauses().zip(1..) {
             assert!(pause >= retry.backoff(n) / 2 && pause <= retry.backoff(n));
         }
+        assert_eq!(retry.pauses().count(), 9);
+    }
+}
+
+#[cfg(test)]
+mod validation_tests {
+    use super::*;
+
+    #[test]
+    fn zero_attempts_and_inverted_backoff_are_refused() {
+        let zero = RetryPolicy {
+            max_attempts: 0,
+            ..RetryPolicy::default()
+        };
+        assert_eq!(zero.validate(), Err(RetryPolicyError::ZeroAttempts));
+        let inverted = RetryPolicy {
+            initial_backoff: Duration::from_millis(10),
+            max_backoff: Duration::from_millis(1),
+            ..RetryPolicy::default()
+        };
+        assert!(matches!(
+            inverted.validate(),
+            Err(RetryPolicyError::BackoffInverted { .. })
+        ));
+        assert_eq!(RetryPolicy::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn seeded_jitter_repeats_and_unseeded_varies() {
+        let seeded = RetryPolicy {
+            max_attempts: 20,
+            jitter_seed: Some(42),
+            ..RetryPolicy::default()
+        };
+        let first: Vec<_> = seeded.pauses().collect();
+        assert_eq!(first, seeded.pauses().collect::<Vec<_>>());
+        let other_seed = RetryPolicy {
+            jitter_seed: Some(43),
+            ..seeded
+        };
+        assert_ne!(first, other_seed.pauses().collect::<Vec<_>>());
     }
 }

@@ -5,10 +5,11 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::atomic::fence;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use futures_core::Stream;
+use futures_core::stream::FusedStream;
 
 use crate::channel::{BoundedChannel, RawReceiver};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
@@ -30,19 +31,28 @@ use crate::shared::{Shared, deadline_after};
 /// and still lets the receiver drain. Dropping the receiver closes the channel and drops what is
 /// still queued, counting it as `discarded_at_close`.
 ///
-/// One caveat on the flume, crossbeam and async-channel backends (their `close` is built by
-/// boundflow, see [`crate::notified`]): a send that had already passed the closed check when
-/// `close` ran may land just after the receiver reported `Closed`. It is not lost: a later
-/// receive still returns it, and if the receiver is dropped instead it is counted in
-/// `discarded_at_close`. On tokio, `Closed` is final.
+/// Close is exact on every backend: a send that returned `Ok` is always received before the
+/// receiver reports `Closed`, and nothing is received after it — so `close`, then receiving
+/// until `Closed`, is a graceful shutdown that loses nothing. The `Stream` is fused.
 pub struct Receiver<T: Send + 'static, B: BoundedChannel> {
     raw: B::Receiver<T>,
     shared: Arc<Shared>,
+    /// The waker of a `Stream` poll left pending. Any other receive takes over the backend's
+    /// one wait slot, so it wakes this first (the stream's task polls again and re-registers):
+    /// otherwise that task would never hear of the next message.
+    stream_waker: Option<Waker>,
+    /// The `Stream` has ended (`FusedStream`).
+    stream_ended: bool,
 }
 
 impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     pub(crate) fn new(raw: B::Receiver<T>, shared: Arc<Shared>) -> Self {
-        Receiver { raw, shared }
+        Receiver {
+            raw,
+            shared,
+            stream_waker: None,
+            stream_ended: false,
+        }
     }
 
     /// Takes the next message if one is queued; never waits.
@@ -50,6 +60,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// # Errors
     /// `Empty` if nothing is queued now, `Closed` once drained and closed.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
+        self.wake_stream();
         let msg = self.raw.try_recv()?;
         self.count_received();
         Ok(msg)
@@ -64,6 +75,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// Cancel-safe on every backend: if the future is dropped before it completes, no message
     /// is lost (it stays queued for the next receive).
     pub async fn recv(&mut self) -> Result<T, RecvError> {
+        self.wake_stream();
         let msg = self.raw.recv_until(None).await?;
         self.count_received();
         Ok(msg)
@@ -72,12 +84,12 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// Blocks the thread until the next message.
     ///
     /// # Errors
-    /// `Closed` once drained and closed; `WouldDeadlock` where blocking would stall a
-    /// current-thread tokio runtime (see [`crate::runtime`]).
+    /// `Closed` once drained and closed; `WouldDeadlock` where blocking would stall an async
+    /// runtime (see [`crate::runtime`]).
     pub fn recv_blocking(&mut self) -> Result<T, RecvError> {
-        let msg = self.raw.recv_blocking_until(None)?;
-        self.count_received();
-        Ok(msg)
+        self.wake_stream();
+        let result = self.raw.recv_blocking_until(None);
+        self.count(result).map_err(RecvError::from)
     }
 
     /// Waits at most `wait` for the next message.
@@ -89,6 +101,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// # Cancel safety
     /// Cancel-safe, like [`recv`](Self::recv).
     pub async fn recv_timeout(&mut self, wait: Duration) -> Result<T, RecvTimeoutError> {
+        self.wake_stream();
         let result = self.raw.recv_until(deadline_after(wait)).await;
         self.count(result)
     }
@@ -97,8 +110,9 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     ///
     /// # Errors
     /// As [`recv_timeout`](Self::recv_timeout), plus `WouldDeadlock` where blocking would stall
-    /// a current-thread tokio runtime.
+    /// an async runtime.
     pub fn recv_timeout_blocking(&mut self, wait: Duration) -> Result<T, RecvTimeoutError> {
+        self.wake_stream();
         let result = self.raw.recv_blocking_until(deadline_after(wait));
         self.count(result)
     }
@@ -156,9 +170,18 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
         match &result {
             Ok(_) => self.count_received(),
             Err(RecvTimeoutError::Timeout) => bump(&self.shared.monitor.recv.recv_timeouts),
-            Err(_) => {}
+            Err(RecvTimeoutError::WouldDeadlock) => bump(&self.shared.monitor.recv.would_deadlock),
+            Err(RecvTimeoutError::Closed) => {}
         }
         result
+    }
+
+    /// Hands a pending `Stream` poll's wake-up on before another receive takes the wait slot.
+    #[inline]
+    fn wake_stream(&mut self) {
+        if let Some(waker) = self.stream_waker.take() {
+            waker.wake();
+        }
     }
 }
 
@@ -167,11 +190,33 @@ impl<T: Send + 'static, B: BoundedChannel> Stream for Receiver<T, B> {
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let this = self.get_mut();
+        if this.stream_ended {
+            return Poll::Ready(None);
+        }
         let polled = this.raw.poll_recv(cx);
-        if let Poll::Ready(Some(_)) = &polled {
-            this.count_received();
+        match &polled {
+            Poll::Ready(Some(_)) => {
+                this.stream_waker = None;
+                this.count_received();
+            }
+            Poll::Ready(None) => {
+                this.stream_waker = None;
+                this.stream_ended = true;
+            }
+            Poll::Pending => match &mut this.stream_waker {
+                Some(waker) if waker.will_wake(cx.waker()) => {}
+                slot => *slot = Some(cx.waker().clone()),
+            },
         }
         polled
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> FusedStream for Receiver<T, B> {
+    /// Whether the stream has yielded `None`: the channel was drained and closed, and (close
+    /// being exact on every backend) nothing can arrive any more.
+    fn is_terminated(&self) -> bool {
+        self.stream_ended
     }
 }
 

@@ -2,16 +2,26 @@
 //!
 //! tokio's own `blocking_send`/`blocking_recv` panic inside a runtime, and blocking the only
 //! thread of a current-thread runtime deadlocks it. Every blocking path in boundflow first tries
-//! without waiting, then asks [`blocking_permit`] before it waits:
+//! without waiting, then waits only through [`block`]:
 //!
 //! - outside any tokio runtime (plain threads, FFI threads, other executors): block;
 //! - on a multi-thread runtime: block inside `tokio::task::block_in_place`;
 //! - on a current-thread runtime: refuse, and the call returns `WouldDeadlock` with the message.
 //!
-//! Known gaps: a `LocalSet` on a multi-thread runtime cannot be detected through tokio's public
-//! API and `block_in_place` panics there — do not call `*_blocking` from a `LocalSet` task. A
-//! `spawn_blocking` thread of a current-thread runtime is refused although blocking there is
-//! safe: wrap such calls in [`with_blocking_allowed`].
+//! # A `LocalSet` on a multi-thread runtime
+//! tokio offers no public way to tell that a task runs inside a `LocalSet`, and
+//! `block_in_place` panics there ("can call blocking only when running on the multi-threaded
+//! runtime"). boundflow catches that panic before anything of the call has run — the message
+//! is held outside the closure tokio may refuse — and returns `WouldDeadlock(msg)`; no panic
+//! escapes. The process's panic hook still runs, so the default hook prints that line to
+//! stderr once per refused call. Where that is unwanted, or in a build with `panic = "abort"`
+//! (where a panic cannot be caught and would abort the process), wrap `LocalSet` code in
+//! [`with_blocking_refused`]: blocking calls inside it return `WouldDeadlock` without asking
+//! tokio.
+//!
+//! # `spawn_blocking` threads of a current-thread runtime
+//! They are refused although blocking there is safe (tokio's public API cannot tell them from
+//! the runtime's own thread): wrap such calls in [`with_blocking_allowed`].
 //!
 //! Without the `tokio` feature there is nothing to detect and every blocking call may block.
 
@@ -25,8 +35,16 @@ use std::time::{Duration, Instant};
 
 use crossbeam_utils::Backoff;
 
+/// What the current thread was told about blocking, overriding detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Told {
+    Nothing,
+    Allowed,
+    Refused,
+}
+
 thread_local! {
-    static BLOCKING_ALLOWED: Cell<bool> = const { Cell::new(false) };
+    static TOLD: Cell<Told> = const { Cell::new(Told::Nothing) };
 }
 
 /// Permission to block the current thread, from [`blocking_permit`].
@@ -37,23 +55,62 @@ pub struct BlockingPermit {
 }
 
 impl BlockingPermit {
-    /// Runs `f`, which may block, in the way the current context allows.
-    pub fn run<R>(self, f: impl FnOnce() -> R) -> R {
+    /// Runs `f(state)`, which may block, in the way the current context allows. `Err(state)`,
+    /// with `f` never called, where tokio refused to block here after all (a `LocalSet` on a
+    /// multi-thread runtime: see the module docs).
+    pub fn run<S, R>(self, state: S, f: impl FnOnce(S) -> R) -> Result<R, S> {
         #[cfg(feature = "tokio")]
         if self.in_place {
-            return tokio::task::block_in_place(f);
+            return run_in_place(state, f);
         }
         let _ = self.in_place;
-        f()
+        Ok(f(state))
     }
 }
 
-/// Whether the current thread may block, and how; `None` where blocking would deadlock.
-pub fn blocking_permit() -> Option<BlockingPermit> {
-    if BLOCKING_ALLOWED.with(Cell::get) {
-        return Some(BlockingPermit { in_place: false });
+/// `block_in_place(|| f(state))`, with tokio's refusal (a panic before `f` runs) turned into
+/// `Err(state)`. `state` stays outside the closure tokio may refuse, so it survives the panic.
+#[cfg(feature = "tokio")]
+fn run_in_place<S, R>(state: S, f: impl FnOnce(S) -> R) -> Result<R, S> {
+    use std::panic::{AssertUnwindSafe, catch_unwind, resume_unwind};
+    let mut state = Some(state);
+    let mut out = None;
+    let caught = catch_unwind(AssertUnwindSafe(|| {
+        tokio::task::block_in_place(|| {
+            if let Some(state) = state.take() {
+                out = Some(f(state));
+            }
+        });
+    }));
+    match (out, state, caught) {
+        (Some(out), _, _) => Ok(out),
+        // Refused before `f` ran: nothing of the call has happened.
+        (None, Some(state), _) => Err(state),
+        // `f` itself panicked (boundflow's own code does not; a message's `Drop` might): not
+        // ours to swallow.
+        (None, None, Err(panic)) => resume_unwind(panic),
+        (None, None, Ok(())) => resume_unwind(Box::new("block_in_place returned without running")),
     }
-    tokio_permit()
+}
+
+/// Whether the current thread may block, and how; `None` where blocking would deadlock (a
+/// current-thread tokio runtime, or inside [`with_blocking_refused`]).
+pub fn blocking_permit() -> Option<BlockingPermit> {
+    match TOLD.with(Cell::get) {
+        Told::Allowed => Some(BlockingPermit { in_place: false }),
+        Told::Refused => None,
+        Told::Nothing => tokio_permit(),
+    }
+}
+
+/// The one way boundflow's blocking calls block: asks [`blocking_permit`], then runs
+/// `wait(state)` — which may block the thread — as the context allows. `Err(state)` where
+/// blocking is refused; the caller returns `WouldDeadlock` with it.
+pub fn block<S, R>(state: S, wait: impl FnOnce(S) -> R) -> Result<R, S> {
+    match blocking_permit() {
+        Some(permit) => permit.run(state, wait),
+        None => Err(state),
+    }
 }
 
 #[cfg(feature = "tokio")]
@@ -73,6 +130,19 @@ fn tokio_permit() -> Option<BlockingPermit> {
     Some(BlockingPermit { in_place: false })
 }
 
+/// Runs `f` with `told` in force on this thread, restoring what was there before (also on
+/// unwind).
+fn with_told<R>(told: Told, f: impl FnOnce() -> R) -> R {
+    struct Restore(Told);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            TOLD.with(|cell| cell.set(self.0));
+        }
+    }
+    let _restore = Restore(TOLD.with(|cell| cell.replace(told)));
+    f()
+}
+
 /// Runs `f` with blocking calls allowed on this thread even where a current-thread tokio runtime
 /// is detected. Use it only where you know the thread is not a runtime's only worker, e.g. a
 /// `spawn_blocking` thread of a current-thread runtime.
@@ -82,14 +152,20 @@ fn tokio_permit() -> Option<BlockingPermit> {
 /// assert!(with_blocking_allowed(|| blocking_permit().is_some()));
 /// ```
 pub fn with_blocking_allowed<R>(f: impl FnOnce() -> R) -> R {
-    struct Restore(bool);
-    impl Drop for Restore {
-        fn drop(&mut self) {
-            BLOCKING_ALLOWED.with(|allowed| allowed.set(self.0));
-        }
-    }
-    let _restore = Restore(BLOCKING_ALLOWED.with(|allowed| allowed.replace(true)));
-    f()
+    with_told(Told::Allowed, f)
+}
+
+/// Runs `f` with every blocking call on this thread refused: a call that would wait returns
+/// `WouldDeadlock` instead. For code that runs where blocking is never right — a `LocalSet`, a
+/// GUI or event-loop thread — and for `panic = "abort"` builds, where boundflow cannot catch
+/// tokio's refusal inside a `LocalSet` (see the module docs).
+///
+/// ```
+/// use boundflow_core::runtime::{blocking_permit, with_blocking_refused};
+/// assert!(with_blocking_refused(|| blocking_permit().is_none()));
+/// ```
+pub fn with_blocking_refused<R>(f: impl FnOnce() -> R) -> R {
+    with_told(Told::Refused, f)
 }
 
 struct ThreadWaker(Thread);
@@ -108,32 +184,6 @@ thread_local! {
     static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
 }
 
-impl BlockingPermit {
-    /// Drives `fut` to completion on this thread, parking between polls, in the way the current
-    /// context allows (see [`run`](Self::run)).
-    pub fn block_on<F: Future>(self, fut: F) -> F::Output {
-        self.run(|| park_on(fut))
-    }
-}
-
-impl BlockingPermit {
-    /// Retries `attempt` — `Ok` ends the call, `Err(state)` hands the state (say, the message)
-    /// back — spinning, then yielding, for up to [`SPIN_BEFORE_PARKING`]; if that does not
-    /// settle it, drives `wait(state)` to completion, parking the thread between polls.
-    pub fn spin_then_block_on<S, R, F: Future<Output = R>>(
-        self,
-        state: S,
-        deadline: Option<Instant>,
-        attempt: impl FnMut(S) -> Result<R, S>,
-        wait: impl FnOnce(S) -> F,
-    ) -> R {
-        self.run(|| match spin_before_parking(state, deadline, attempt) {
-            Ok(done) => done,
-            Err(state) => park_on(wait(state)),
-        })
-    }
-}
-
 /// How long a blocking call keeps retrying (spinning, then yielding the CPU) before it parks the
 /// thread: about what parking and being woken again cost here, so that a wait on a busy
 /// channel, where room or a message turns up within microseconds, costs no context switch,
@@ -147,7 +197,7 @@ pub const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(20);
 /// Retries `attempt` — `Ok` ends the wait, `Err(state)` hands the state back — spinning, then
 /// yielding, until it succeeds, [`SPIN_BEFORE_PARKING`] has passed or `deadline` has; `Err(state)`
 /// means: park now.
-pub(crate) fn spin_before_parking<S, R>(
+pub fn spin_before_parking<S, R>(
     mut state: S,
     deadline: Option<Instant>,
     mut attempt: impl FnMut(S) -> Result<R, S>,
@@ -177,7 +227,9 @@ pub(crate) fn spin_before_parking<S, R>(
     }
 }
 
-fn park_on<F: Future>(fut: F) -> F::Output {
+/// Drives `fut` to completion on this thread, parking it between polls (no allocation: the
+/// thread's waker is cached). Call it inside [`block`].
+pub fn park_on<F: Future>(fut: F) -> F::Output {
     let mut fut = pin!(fut);
     let mut poll_with = |waker: &Waker| {
         let mut cx = Context::from_waker(waker);

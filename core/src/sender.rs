@@ -10,7 +10,7 @@ use crate::channel::{BoundedChannel, RawSender};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::monitor::{ChannelStats, bump};
 use crate::policy::{OverflowPolicy, RetryPolicy};
-use crate::runtime::blocking_permit;
+use crate::runtime::block;
 use crate::shared::{Shared, deadline_after};
 use crate::timer;
 
@@ -69,7 +69,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     ///
     /// # Cancel safety
     /// The future owns `msg`: dropping it before completion drops the message (as with tokio).
-    /// The counters stay exact either way.
+    /// The counters stay exact either way: a message is counted in `sent` only once accepted.
     pub async fn send(&self, msg: T) -> Result<(), SendError<T>> {
         let msg = match self.first_try(msg) {
             FirstTry::Done(result) => return result,
@@ -83,24 +83,28 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
             OverflowPolicy::Retry(retry) => {
                 let mut schedule = RetrySchedule::new(retry);
                 let mut msg = msg;
-                while let Some(wake) = schedule.next_wake() {
-                    timer::sleep_until(wake).await;
+                while let Some(pause) = schedule.next_pause() {
+                    match pause {
+                        Pause::Yield => timer::yield_now().await,
+                        Pause::Until(wake) => timer::sleep_until(wake).await,
+                    }
                     msg = match self.retry_once(msg) {
                         FirstTry::Done(result) => return result,
                         FirstTry::Full(msg) => msg,
                     };
                 }
-                Err(SendError::Full(msg))
+                Err(self.retries_exhausted(msg))
             }
-            _ => self.no_wait_policy(msg),
+            OverflowPolicy::DropNewest => Err(self.dropped_newest(msg)),
+            OverflowPolicy::DropOldest => self.evict_for(msg).map(drop).map_err(SendError::from),
         }
     }
 
     /// Sends `msg` from any thread, blocking it while the policy waits.
     ///
     /// # Errors
-    /// As [`send`](Self::send), plus `WouldDeadlock(msg)` where blocking would stall a
-    /// current-thread tokio runtime.
+    /// As [`send`](Self::send), plus `WouldDeadlock(msg)` where blocking would stall an async
+    /// runtime (see [`crate::runtime`]).
     pub fn send_blocking(&self, msg: T) -> Result<(), SendError<T>> {
         let msg = match self.first_try(msg) {
             FirstTry::Done(result) => return result,
@@ -112,23 +116,29 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
                 self.finish(self.raw.send_blocking_until(msg, deadline_after(wait)))
             }
             OverflowPolicy::Retry(retry) => {
-                let Some(permit) = blocking_permit() else {
-                    return Err(SendError::WouldDeadlock(msg));
-                };
-                permit.run(|| {
+                let retried = block(msg, |mut msg| {
                     let mut schedule = RetrySchedule::new(retry);
-                    let mut msg = msg;
-                    while let Some(wake) = schedule.next_wake() {
-                        std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+                    while let Some(pause) = schedule.next_pause() {
+                        match pause {
+                            Pause::Yield => std::thread::yield_now(),
+                            Pause::Until(wake) => {
+                                std::thread::sleep(wake.saturating_duration_since(Instant::now()));
+                            }
+                        }
                         msg = match self.retry_once(msg) {
                             FirstTry::Done(result) => return result,
                             FirstTry::Full(msg) => msg,
                         };
                     }
-                    Err(SendError::Full(msg))
+                    Err(self.retries_exhausted(msg))
+                });
+                retried.unwrap_or_else(|msg| {
+                    bump(&self.shared.monitor.send.would_deadlock);
+                    Err(SendError::WouldDeadlock(msg))
                 })
             }
-            _ => self.no_wait_policy(msg),
+            OverflowPolicy::DropNewest => Err(self.dropped_newest(msg)),
+            OverflowPolicy::DropOldest => self.evict_for(msg).map(drop).map_err(SendError::from),
         }
     }
 
@@ -153,7 +163,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     ///
     /// # Errors
     /// As [`send_timeout`](Self::send_timeout), plus `WouldDeadlock(msg)` where blocking would
-    /// stall a current-thread tokio runtime.
+    /// stall an async runtime.
     pub fn send_timeout_blocking(&self, msg: T, wait: Duration) -> Result<(), SendTimeoutError<T>> {
         match self.first_try(msg) {
             FirstTry::Done(result) => result.map_err(timeout_error),
@@ -165,29 +175,16 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
 
     /// Queues `msg`, evicting the oldest queued message if the channel is full, and returns the
     /// first message evicted (under contention one call may evict more than one; each is
-    /// counted, the rest are dropped). Never waits.
+    /// counted, the rest are dropped). Never waits. A `close` racing it never strands an
+    /// eviction: the evicted message's slot is taken by `msg`, which is then drained.
     ///
     /// # Errors
     /// `Closed(msg)` if the receiver closed or went away; `Full(msg)` if the backend cannot evict
     /// from the sending side (tokio).
     pub fn force_send(&self, msg: T) -> Result<Option<T>, TrySendError<T>> {
-        let mut msg = match self.first_try(msg) {
-            FirstTry::Done(result) => return result.map(|()| None).map_err(try_error),
-            FirstTry::Full(msg) => msg,
-        };
-        if !self.shared.can_evict {
-            return Err(TrySendError::Full(msg));
-        }
-        let mut first_evicted = None;
-        loop {
-            if let Some(old) = self.raw.evict_oldest() {
-                bump(&self.shared.monitor.send.evicted);
-                first_evicted.get_or_insert(old);
-            }
-            msg = match self.retry_once_uncounted(msg) {
-                FirstTry::Done(result) => return result.map(|()| first_evicted).map_err(try_error),
-                FirstTry::Full(msg) => msg,
-            };
+        match self.first_try(msg) {
+            FirstTry::Done(result) => result.map(|()| None).map_err(try_error),
+            FirstTry::Full(msg) => self.evict_for(msg),
         }
     }
 
@@ -253,10 +250,6 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// A later attempt of the same send: counted as a retry, not as another full event.
     fn retry_once(&self, msg: T) -> FirstTry<T> {
         bump(&self.shared.monitor.send.retries);
-        self.retry_once_uncounted(msg)
-    }
-
-    fn retry_once_uncounted(&self, msg: T) -> FirstTry<T> {
         match self.raw.try_send(msg) {
             Ok(()) => FirstTry::Done(Ok(())),
             Err(TrySendError::Closed(msg)) => {
@@ -267,13 +260,29 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
         }
     }
 
-    /// The policies that never wait: `drop_newest` and `drop_oldest`.
-    fn no_wait_policy(&self, msg: T) -> Result<(), SendError<T>> {
-        if self.shared.policy == OverflowPolicy::DropOldest {
-            return self.force_send(msg).map(drop).map_err(SendError::from);
-        }
+    /// `retry` gave up: counted, and the message handed back.
+    #[cold]
+    fn retries_exhausted(&self, msg: T) -> SendError<T> {
+        bump(&self.shared.monitor.send.retries_exhausted);
+        SendError::Full(msg)
+    }
+
+    /// `drop_newest` refused the message: counted, and the message handed back.
+    #[cold]
+    fn dropped_newest(&self, msg: T) -> SendError<T> {
         bump(&self.shared.monitor.send.dropped_newest);
-        Err(SendError::Full(msg))
+        SendError::Full(msg)
+    }
+
+    /// `drop_oldest` after the first try found the channel full (that full event is already
+    /// counted; the evictions are counted here).
+    fn evict_for(&self, msg: T) -> Result<Option<T>, TrySendError<T>> {
+        let forced = self.raw.force_send(msg);
+        self.shared.monitor.count_evicted(forced.evicted);
+        if let Err(TrySendError::Closed(_)) = &forced.outcome {
+            bump(&self.shared.monitor.send.closed_errors);
+        }
+        forced.outcome
     }
 
     /// Counts the outcome of a backend wait.
@@ -283,41 +292,50 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
             Ok(()) => {}
             Err(SendTimeoutError::Timeout(_)) => bump(&counters.timeouts),
             Err(SendTimeoutError::Closed(_)) => bump(&counters.closed_errors),
-            Err(SendTimeoutError::WouldDeadlock(_)) => {}
+            Err(SendTimeoutError::WouldDeadlock(_)) => bump(&counters.would_deadlock),
         }
         result.map_err(SendError::from)
     }
 }
 
-/// The wake-up times of a `retry` send after its first try failed.
-struct RetrySchedule {
-    policy: RetryPolicy,
-    attempt: u32,
+/// What a `retry` send does before its next try.
+enum Pause {
+    /// The pause is zero: only let others run (the consumer may be on this thread).
+    Yield,
+    /// Sleep until then.
+    Until(Instant),
+}
+
+/// The pauses of a `retry` send after its first try failed.
+struct RetrySchedule<P> {
+    pauses: P,
     deadline: Option<Instant>,
 }
 
-impl RetrySchedule {
-    fn new(policy: RetryPolicy) -> Self {
+impl RetrySchedule<()> {
+    fn new(policy: RetryPolicy) -> RetrySchedule<impl Iterator<Item = Duration>> {
         RetrySchedule {
-            policy,
-            attempt: 1,
+            pauses: policy.pauses(),
             deadline: policy.deadline.and_then(deadline_after),
         }
     }
+}
 
-    /// When to make the next try, or `None` when the policy gives up.
-    fn next_wake(&mut self) -> Option<Instant> {
-        if self.attempt >= self.policy.max_attempts {
-            return None;
-        }
+impl<P: Iterator<Item = Duration>> RetrySchedule<P> {
+    /// What to do before the next try, or `None` when the policy gives up.
+    fn next_pause(&mut self) -> Option<Pause> {
+        let pause = self.pauses.next()?;
         let now = Instant::now();
         if self.deadline.is_some_and(|deadline| now >= deadline) {
             return None;
         }
-        let pause = self.policy.jittered_backoff(self.attempt);
-        self.attempt += 1;
+        if pause.is_zero() {
+            return Some(Pause::Yield);
+        }
         let wake = now.checked_add(pause).unwrap_or(now);
-        Some(self.deadline.map_or(wake, |deadline| wake.min(deadline)))
+        Some(Pause::Until(
+            self.deadline.map_or(wake, |deadline| wake.min(deadline)),
+        ))
     }
 }
 

@@ -15,8 +15,6 @@ pub(crate) struct Shared {
     pub(crate) backend: &'static str,
     pub(crate) capacity: Capacity,
     pub(crate) policy: OverflowPolicy,
-    /// Whether the backend can evict from the sending side (`drop_oldest`, `force_send`).
-    pub(crate) can_evict: bool,
     pub(crate) monitor: Monitor,
     /// Live `Sender`s; the last one to go counts messages that raced the receiver's drain.
     pub(crate) senders: AtomicUsize,

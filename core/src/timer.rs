@@ -48,3 +48,18 @@ pub async fn with_deadline<F: Future>(fut: F, deadline: Instant) -> Option<F::Ou
 pub async fn sleep_until(deadline: Instant) {
     with_deadline(std::future::pending::<()>(), deadline).await;
 }
+
+/// Yields once to the executor: returns `Pending` after waking itself, so other tasks (say, the
+/// consumer on a current-thread runtime) run before this one continues.
+pub async fn yield_now() {
+    let mut yielded = false;
+    poll_fn(move |cx| {
+        if yielded {
+            return Poll::Ready(());
+        }
+        yielded = true;
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    })
+    .await;
+}

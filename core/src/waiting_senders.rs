@@ -26,17 +26,7 @@ use std::task::Waker;
 
 use crossbeam_utils::CachePadded;
 
-// Under `--cfg boundflow_loom` these are loom's, so the model below can check the protocol.
-#[cfg(all(test, boundflow_loom))]
-use loom::sync::{
-    Mutex, MutexGuard,
-    atomic::{AtomicU64, AtomicUsize, fence},
-};
-#[cfg(not(all(test, boundflow_loom)))]
-use std::sync::{
-    Mutex, MutexGuard,
-    atomic::{AtomicU64, AtomicUsize, fence},
-};
+use crate::loom::{AtomicU64, AtomicUsize, Mutex, MutexGuard, fence};
 
 /// Senders waiting for a free slot.
 pub(crate) struct WaitingSenders {

@@ -101,6 +101,35 @@ impl Runtime for TokioMultiThread {
     }
 }
 
+/// A `LocalSet` on tokio's multi-thread runtime: tasks run on the `block_on` thread, where
+/// `block_in_place` refuses (tokio panics there; boundflow returns `WouldDeadlock`).
+pub struct TokioLocalSet;
+
+impl Runtime for TokioLocalSet {
+    const BLOCKING: bool = false;
+    const BLOCKING_IN_CONTEXT: BlockingInContext = BlockingInContext::WouldDeadlock;
+
+    fn block_on<F>(body: F) -> F::Output
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let runtime = ::tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .build()
+            .expect("runtime");
+        ::tokio::task::LocalSet::new().block_on(&runtime, body)
+    }
+
+    fn spawn<F>(work: F) -> Task<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        tokio_task(::tokio::task::spawn_local(work))
+    }
+}
+
 /// smol: a non-tokio executor.
 pub struct Smol;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use boundflow::{
@@ -57,17 +57,32 @@ pub async fn never_more_than_capacity_queued<R: Runtime, B: Backend>() {
     assert_eq!((tx.len(), rx.len()), (4, 4));
     assert_eq!(rx.stats().saturation, 1.0);
 
-    let producer = R::spawn(async move {
-        for i in 4..400 {
-            send::<R, _, _>(&tx, i).await.expect("send");
-        }
-        tx
-    });
-    for expected in 0..400 {
-        assert!(rx.len() <= 4 && rx.stats().depth <= 4);
-        assert_eq!(recv::<R, _, _>(&mut rx).await, Ok(expected));
+    // The producers count what was accepted; right after each receive, accepted − received
+    // (from the test's own counts, not the clamped `len`/`depth`) is what is queued: never more
+    // than the capacity.
+    let accepted = Arc::new(AtomicU64::new(4));
+    let producers: Vec<_> = (0..2u64)
+        .map(|p| {
+            let (tx, accepted) = (tx.clone(), Arc::clone(&accepted));
+            R::spawn(async move {
+                for i in 0..200 {
+                    send::<R, _, _>(&tx, 1000 * (p + 1) + i)
+                        .await
+                        .expect("send");
+                    accepted.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    for received in 1..=404u64 {
+        recv::<R, _, _>(&mut rx).await.expect("recv");
+        // `accepted` may lag (a producer counts after its send returns), never lead.
+        let queued = accepted.load(Ordering::SeqCst).saturating_sub(received);
+        assert!(queued <= 4, "{queued} queued in a channel of capacity 4");
     }
-    let tx = producer.await;
+    for producer in producers {
+        producer.await;
+    }
     let stats = tx.stats();
     assert!(
         stats.high_water_mark <= 4 && stats.full_events >= 1,
@@ -463,18 +478,21 @@ pub async fn blocking_calls_in_context_do_not_panic<R: Runtime, B: Backend>() {
         let got: Vec<u64> = std::iter::from_fn(|| rx.recv_blocking().ok()).collect();
         (got, rx)
     });
-    drainer_go.store(true, Ordering::Release);
     match R::BLOCKING_IN_CONTEXT {
         BlockingInContext::Works => {
+            drainer_go.store(true, Ordering::Release);
             assert_eq!(tx.send_blocking(3), Ok(()));
             assert_eq!(tx.send_timeout_blocking(4, Duration::from_secs(5)), Ok(()));
         }
         BlockingInContext::WouldDeadlock => {
+            // The channel stays full (the drainer starts after): each call must refuse, however
+            // long the refusal takes (in a `LocalSet`, tokio's panic hook prints first).
             assert_eq!(tx.send_blocking(3), Err(SendError::WouldDeadlock(3)));
             assert_eq!(
                 tx.send_timeout_blocking(4, Duration::from_secs(5)),
                 Err(SendTimeoutError::WouldDeadlock(4))
             );
+            drainer_go.store(true, Ordering::Release);
         }
     }
     drop(tx);
@@ -498,8 +516,14 @@ pub async fn blocking_calls_in_context_do_not_panic<R: Runtime, B: Backend>() {
             );
         }
     }
+    let refused = match R::BLOCKING_IN_CONTEXT {
+        BlockingInContext::Works => 0,
+        BlockingInContext::WouldDeadlock => 2,
+    };
+    assert_eq!(rx2.stats().would_deadlock, refused);
     drop(tx);
     assert_eq!(rx.recv_blocking(), Err(RecvError::Closed));
+    assert_eq!(rx.stats().would_deadlock, refused);
 }
 
 /// The receiver is a `Stream` that yields everything, then ends.
@@ -513,52 +537,6 @@ pub async fn stream_yields_all_then_ends<R: Runtime, B: Backend>() {
     let got: Vec<u64> = rx.collect().await;
     assert_eq!(got, (0..100).collect::<Vec<_>>());
     producer.await;
-}
-
-/// The overflow policies: `retry` gives up with the message, `drop_oldest` evicts and counts
-/// (where the backend can), `block` waits.
-pub async fn overflow_policies_apply<R: Runtime, B: Backend>() {
-    let retry = RetryPolicy {
-        max_attempts: 3,
-        initial_backoff: Duration::from_millis(1),
-        max_backoff: Duration::from_millis(2),
-        deadline: None,
-    };
-    let (tx, mut rx) = ChannelBuilder::new(B::default(), "t", 1)
-        .policy(OverflowPolicy::Retry(retry))
-        .build::<u64>()
-        .expect("channel");
-    tx.try_send(1).expect("room");
-    assert_eq!(send::<R, _, _>(&tx, 2).await, Err(SendError::Full(2)));
-    let stats = tx.stats();
-    assert_eq!((stats.retries, stats.full_events), (2, 1), "{stats:?}");
-    assert_eq!(rx.try_recv(), Ok(1));
-    assert_eq!(send::<R, _, _>(&tx, 3).await, Ok(()));
-
-    let oldest = ChannelBuilder::new(B::default(), "t", 2)
-        .policy(OverflowPolicy::DropOldest)
-        .build::<u64>();
-    if B::default().supports_drop_oldest() {
-        let (tx, mut rx) = oldest.expect("channel");
-        for i in 0..5 {
-            send::<R, _, _>(&tx, i)
-                .await
-                .expect("drop_oldest never refuses");
-        }
-        assert_eq!(tx.force_send(5), Ok(Some(3)));
-        assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(4), Ok(5)));
-        let stats = rx.stats();
-        assert_eq!(stats.evicted, 4);
-        assert_counters_add_up(&stats);
-    } else {
-        assert!(matches!(
-            oldest,
-            Err(BuildError::UnsupportedPolicy {
-                policy: "drop_oldest",
-                ..
-            })
-        ));
-    }
 }
 
 /// A receive abandoned mid-wait (a `Stream` poll or a timed-out receive) must not swallow the
@@ -627,4 +605,354 @@ pub async fn receiver_drop_racing_senders_counts_exactly<R: Runtime, B: Backend>
     assert_eq!(stats.received, received);
     assert_eq!(stats.closed_errors, 3);
     assert_counters_add_up(&stats);
+}
+
+/// Contract 8: a send that waited and was cancelled was never accepted, and `sent` never counts
+/// it — also when the backend had already handed it the freed slot (tokio gives a waiting send
+/// its permit as soon as a receive frees one).
+pub async fn cancelled_send_is_never_counted<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(1);
+    tx.try_send(0).expect("room");
+    {
+        let pending = tx.send(1);
+        futures::pin_mut!(pending);
+        assert!(futures::poll!(pending.as_mut()).is_pending());
+        assert_eq!(rx.try_recv(), Ok(0));
+        // A snapshot while the cancelled-to-be send may hold the freed slot.
+        let during = rx.stats();
+        assert!(during.sent <= 1, "{during:?}");
+        let during = tx.stats();
+        assert!(during.sent <= 1, "{during:?}");
+    }
+    let stats = tx.stats();
+    assert_eq!((stats.sent, stats.received), (1, 1), "{stats:?}");
+    assert_counters_add_up(&stats);
+    // The slot is free again: the next send takes it.
+    tx.try_send(2).expect("room after the cancelled send");
+    assert_eq!(rx.try_recv(), Ok(2));
+    let stats = rx.stats();
+    assert_eq!((stats.sent, stats.received), (2, 2), "{stats:?}");
+}
+
+/// Contract 4, exact close: two senders race `close` and the drain; every send that returned
+/// `Ok` is drained before `Closed`, and nothing is received after `Closed`.
+pub async fn close_then_drain_loses_nothing<R: Runtime, B: Backend>() {
+    for round in 0..100u64 {
+        let (tx, mut rx) = channel::<u64, B>(64);
+        let start = Arc::new(std::sync::Barrier::new(3));
+        let senders: Vec<_> = (0..2u64)
+            .map(|s| {
+                let (tx, start) = (tx.clone(), Arc::clone(&start));
+                std::thread::spawn(move || {
+                    start.wait();
+                    let mut accepted = Vec::new();
+                    for i in 0..40 {
+                        let msg = (s << 32) | i;
+                        match tx.try_send(msg) {
+                            Ok(()) => accepted.push(msg),
+                            Err(TrySendError::Closed(_)) => break,
+                            Err(TrySendError::Full(_)) => std::thread::yield_now(),
+                        }
+                    }
+                    accepted
+                })
+            })
+            .collect();
+        start.wait();
+        for _ in 0..round % 8 {
+            std::hint::spin_loop();
+        }
+        rx.close();
+        let mut drained = HashSet::new();
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => assert!(drained.insert(msg), "duplicate {msg}"),
+                Err(TryRecvError::Empty) => std::thread::yield_now(),
+                Err(TryRecvError::Closed) => break,
+            }
+        }
+        let mut accepted = HashSet::new();
+        for sender in senders {
+            accepted.extend(sender.join().expect("sender"));
+        }
+        assert_eq!(
+            rx.try_recv(),
+            Err(TryRecvError::Closed),
+            "received after Closed"
+        );
+        let missing: Vec<_> = accepted.difference(&drained).collect();
+        assert!(
+            missing.is_empty(),
+            "round {round}: acknowledged but not drained before Closed: {missing:?}"
+        );
+        assert_eq!(drained.len(), accepted.len());
+        drop(tx);
+    }
+}
+
+/// The `Stream` is fused: after `None` it stays ended and says so.
+pub async fn stream_is_fused<R: Runtime, B: Backend>() {
+    use futures::stream::FusedStream;
+    let (tx, mut rx) = channel::<u64, B>(2);
+    tx.try_send(1).expect("room");
+    drop(tx);
+    assert!(!rx.is_terminated());
+    assert_eq!(rx.next().await, Some(1));
+    assert_eq!(rx.next().await, None);
+    assert!(rx.is_terminated());
+    assert_eq!(rx.next().await, None);
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+}
+
+/// A waker that counts its wake-ups.
+struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for CountingWaker {
+    fn wake(self: Arc<Self>) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// A `Stream` poll left pending keeps its wake-up when another receive (`try_recv`,
+/// `recv_timeout`) follows it: the stream's task hears of the next message (or is woken to poll
+/// again).
+pub async fn stream_wait_survives_other_receives<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = channel::<u64, B>(2);
+    for other_receive in ["try_recv", "recv_timeout"] {
+        let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(Arc::clone(&counter));
+        assert!(poll_stream(&mut rx, &waker).is_pending());
+        match other_receive {
+            "try_recv" => assert_eq!(rx.try_recv(), Err(TryRecvError::Empty)),
+            _ => assert_eq!(
+                recv_timeout::<R, _, _>(&mut rx, Duration::from_millis(1)).await,
+                Err(RecvTimeoutError::Timeout)
+            ),
+        }
+        tx.try_send(7).expect("room");
+        assert!(
+            counter.0.load(Ordering::SeqCst) >= 1,
+            "after {other_receive}, the pending stream poll was never woken"
+        );
+        assert_eq!(
+            poll_stream(&mut rx, &waker),
+            std::task::Poll::Ready(Some(7))
+        );
+    }
+}
+
+/// One `Stream` poll with `waker` (a plain function, so no `Context` lives across an await).
+fn poll_stream<T: Send + 'static, B: Backend>(
+    rx: &mut boundflow::Receiver<T, B>,
+    waker: &std::task::Waker,
+) -> std::task::Poll<Option<T>> {
+    std::pin::Pin::new(rx).poll_next(&mut std::task::Context::from_waker(waker))
+}
+
+/// A channel of `capacity` with `policy`.
+fn with_policy<T: Send + 'static, B: Backend>(
+    capacity: usize,
+    policy: OverflowPolicy,
+) -> Result<boundflow::ChannelPair<T, B>, BuildError> {
+    ChannelBuilder::new(B::default(), "conformance.policy", capacity)
+        .policy(policy)
+        .build()
+}
+
+/// `block`: a send on a full channel waits until the consumer makes room, then succeeds.
+pub async fn policy_block_waits_for_room<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = with_policy::<u64, B>(1, OverflowPolicy::Block).expect("channel");
+    tx.try_send(1).expect("room");
+    let consumer = R::spawn(async move {
+        sleep::<R>(Duration::from_millis(20)).await;
+        let first = recv::<R, _, _>(&mut rx).await;
+        (first, rx)
+    });
+    let start = Instant::now();
+    assert_eq!(send::<R, _, _>(&tx, 2).await, Ok(()));
+    assert!(start.elapsed() >= Duration::from_millis(15), "did not wait");
+    let (first, mut rx) = consumer.await;
+    assert_eq!(first, Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    let stats = tx.stats();
+    assert_eq!(
+        (stats.full_events, stats.sent, stats.timeouts),
+        (1, 2, 0),
+        "{stats:?}"
+    );
+}
+
+/// `block`: a send blocked on a full channel fails with its message when the receiver closes.
+pub async fn policy_block_fails_with_closed<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = with_policy::<Job, B>(1, OverflowPolicy::Block).expect("channel");
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    let closer = R::spawn(async move {
+        sleep::<R>(Duration::from_millis(20)).await;
+        rx.close();
+        rx
+    });
+    match send::<R, _, _>(&tx, Job(2)).await {
+        Err(SendError::Closed(Job(2))) => {}
+        other => panic!(
+            "expected Closed(Job(2)), got {:?}",
+            other.map_err(|e| e.to_string())
+        ),
+    }
+    let mut rx = closer.await;
+    assert!(matches!(rx.try_recv(), Ok(Job(1))));
+    assert_eq!(rx.try_recv().map(|_| ()), Err(TryRecvError::Closed));
+    assert_eq!(tx.stats().closed_errors, 1);
+}
+
+/// `timeout`: a send on a full channel waits the channel's timeout, then gives the message back.
+pub async fn policy_timeout_gives_the_message_back<R: Runtime, B: Backend>() {
+    let wait = Duration::from_millis(15);
+    let (tx, _rx) = with_policy::<Job, B>(1, OverflowPolicy::Timeout(wait)).expect("channel");
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    let start = Instant::now();
+    match send::<R, _, _>(&tx, Job(2)).await {
+        Err(SendError::Timeout(Job(2))) => {}
+        other => panic!(
+            "expected Timeout(Job(2)), got {:?}",
+            other.map_err(|e| e.to_string())
+        ),
+    }
+    assert!(start.elapsed() >= wait, "timed out early");
+    let stats = tx.stats();
+    assert_eq!(
+        (stats.timeouts, stats.full_events, stats.sent),
+        (1, 1, 1),
+        "{stats:?}"
+    );
+}
+
+/// `drop_newest`: a send on a full channel is refused at once with `Full(msg)` and counted.
+pub async fn policy_drop_newest_refuses_and_counts<R: Runtime, B: Backend>() {
+    let (tx, mut rx) = with_policy::<u64, B>(2, OverflowPolicy::DropNewest).expect("channel");
+    let mut refused = Vec::new();
+    for i in 0..5 {
+        if let Err(err) = send::<R, _, _>(&tx, i).await {
+            assert!(err.is_full());
+            refused.push(err.into_inner());
+        }
+    }
+    assert_eq!(refused, vec![2, 3, 4]);
+    assert_eq!((rx.try_recv(), rx.try_recv()), (Ok(0), Ok(1)));
+    let stats = rx.stats();
+    assert_eq!(
+        (stats.dropped_newest, stats.full_events, stats.sent),
+        (3, 3, 2),
+        "{stats:?}"
+    );
+}
+
+/// `drop_oldest`: a send on a full channel evicts the oldest and queues the new one, so the
+/// queue keeps the newest messages in order (refused at build time where the backend cannot).
+pub async fn policy_drop_oldest_evicts_fifo<R: Runtime, B: Backend>() {
+    let built = with_policy::<u64, B>(3, OverflowPolicy::DropOldest);
+    if !B::default().supports_drop_oldest() {
+        assert!(matches!(
+            built,
+            Err(BuildError::UnsupportedPolicy {
+                policy: "drop_oldest",
+                ..
+            })
+        ));
+        return;
+    }
+    let (tx, mut rx) = built.expect("channel");
+    for i in 0..10 {
+        send::<R, _, _>(&tx, i)
+            .await
+            .expect("drop_oldest never refuses");
+    }
+    assert_eq!(tx.force_send(10), Ok(Some(7)));
+    let kept: Vec<u64> = std::iter::from_fn(|| rx.try_recv().ok()).collect();
+    assert_eq!(kept, vec![8, 9, 10]);
+    let stats = rx.stats();
+    assert_eq!(
+        (stats.evicted, stats.sent, stats.received),
+        (8, 11, 3),
+        "{stats:?}"
+    );
+    assert_counters_add_up(&stats);
+}
+
+/// `drop_oldest`: one overflow is one full event (and one eviction), not two.
+pub async fn policy_drop_oldest_counts_one_full_event<R: Runtime, B: Backend>() {
+    let Ok((tx, _rx)) = with_policy::<u64, B>(1, OverflowPolicy::DropOldest) else {
+        assert!(!B::default().supports_drop_oldest());
+        return;
+    };
+    tx.try_send(0).expect("room");
+    for i in 1..=4 {
+        send::<R, _, _>(&tx, i).await.expect("evicts");
+    }
+    let stats = tx.stats();
+    assert_eq!((stats.full_events, stats.evicted), (4, 4), "{stats:?}");
+    assert_eq!(tx.force_send(5), Ok(Some(4)));
+    let stats = tx.stats();
+    assert_eq!((stats.full_events, stats.evicted), (5, 5), "{stats:?}");
+}
+
+/// `retry`: on a channel that stays full, `max_attempts` tries in all, then `Full(msg)`;
+/// counted as one full event, the extra attempts, and one exhausted retry.
+pub async fn policy_retry_gives_up_after_max_attempts<R: Runtime, B: Backend>() {
+    let retry = RetryPolicy {
+        max_attempts: 3,
+        initial_backoff: Duration::from_millis(1),
+        max_backoff: Duration::from_millis(2),
+        ..RetryPolicy::default()
+    };
+    let (tx, mut rx) = with_policy::<Job, B>(1, OverflowPolicy::Retry(retry)).expect("channel");
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    match send::<R, _, _>(&tx, Job(2)).await {
+        Err(SendError::Full(Job(2))) => {}
+        other => panic!(
+            "expected Full(Job(2)), got {:?}",
+            other.map_err(|e| e.to_string())
+        ),
+    }
+    let stats = tx.stats();
+    assert_eq!(
+        (stats.retries, stats.full_events, stats.retries_exhausted),
+        (2, 1, 1),
+        "{stats:?}"
+    );
+    assert!(matches!(rx.try_recv(), Ok(Job(1))));
+    assert!(send::<R, _, _>(&tx, Job(3)).await.is_ok());
+}
+
+/// `retry` with zero backoff still lets the consumer run between attempts (on a
+/// current-thread runtime it shares the thread), so the send succeeds once room appears.
+pub async fn policy_retry_yields_until_room_appears<R: Runtime, B: Backend>() {
+    let retry = RetryPolicy {
+        max_attempts: 1_000_000,
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        ..RetryPolicy::default()
+    };
+    let (tx, mut rx) = with_policy::<u64, B>(1, OverflowPolicy::Retry(retry)).expect("channel");
+    tx.try_send(1).expect("room");
+    let consumer = R::spawn(async move {
+        let first = recv::<R, _, _>(&mut rx).await;
+        let second = recv::<R, _, _>(&mut rx).await;
+        (first, second)
+    });
+    assert_eq!(send::<R, _, _>(&tx, 2).await, Ok(()));
+    assert_eq!(consumer.await, (Ok(1), Ok(2)));
+    assert_eq!(tx.stats().retries_exhausted, 0);
+}
+
+/// `retry` with zero attempts is refused when the channel is built, with a typed error.
+pub async fn policy_retry_refuses_zero_attempts<R: Runtime, B: Backend>() {
+    let retry = RetryPolicy {
+        max_attempts: 0,
+        ..RetryPolicy::default()
+    };
+    let built = with_policy::<u64, B>(1, OverflowPolicy::Retry(retry));
+    assert!(matches!(
+        built,
+        Err(BuildError::Retry(boundflow::RetryPolicyError::ZeroAttempts))
+    ));
 }

@@ -1,0 +1,158 @@
+//! Sends in flight: what makes `close` exact on queues that have no close of their own (flume,
+//! crossbeam-channel).
+//!
+//! Without it, a send that read "open" just before `close` could push just after the receiver,
+//! finding the queue empty, reported `Closed`: an acknowledged send that is never drained. With
+//! it, every push is *announced*: the sending thread writes the channel's id into its own slot,
+//! fences, and only then reads the closed flag; it clears the slot after the push. The receiver,
+//! finding the queue empty after `close`, fences and looks at every thread's slot. By the fences
+//! (a store-fence-load on each side, Dekker's shape), either the sender saw the flag and fails
+//! with `Closed(msg)`, or the receiver sees the announcement and waits for it (the push wakes
+//! it), or the receiver sees the cleared slot, which happens after the push, so a re-pop finds
+//! the message. `Closed` is reported only when the flag is set, no slot names the channel and a
+//! re-pop finds nothing.
+//!
+//! Cost on the send path: one relaxed store and one release store to a slot that only this
+//! thread writes (its own cache line), and one `SeqCst` fence — no read-modify-write and no
+//! write to a line other threads write. The scan of all slots runs only when the receiver finds
+//! the queue empty after `close`.
+//!
+//! A thread's slot is claimed the first time it sends and given back when the thread exits; the
+//! slots themselves live for the process (one cache line per thread ever alive at once).
+
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::{Mutex, PoisonError};
+
+use crossbeam_utils::CachePadded;
+
+use crate::error::{TryRecvError, TrySendError};
+use crate::loom::{AtomicBool, AtomicUsize, fence};
+
+/// One thread's announcement: the id of the channel it is pushing into, or 0.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    channel: CachePadded<AtomicUsize>,
+    /// Whether a live thread owns this slot (bookkeeping of the slot list, not the protocol).
+    owned: std::sync::atomic::AtomicBool,
+}
+
+impl Slot {
+    pub(crate) fn new() -> Self {
+        Slot {
+            channel: CachePadded::new(AtomicUsize::new(0)),
+            owned: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Announces a push into `channel` (a non-zero id); the caller reads the closed flag after
+    /// this returns.
+    #[inline]
+    fn announce(&self, channel: usize) {
+        self.channel.store(channel, Relaxed);
+        // Pairs with the fence in `pop_after_close`: the push's closed-flag read comes after it.
+        fence(SeqCst);
+    }
+
+    /// Ends the announcement once the push is done (or refused). Release: whoever reads the
+    /// cleared slot sees the push.
+    #[inline]
+    fn clear(&self) {
+        self.channel.store(0, Release);
+    }
+}
+
+/// The sending side: announces a push into `channel` in this thread's `slot`, then pushes
+/// `msg` unless `closed` is set (the flag the receiver's `close` sets first).
+#[inline]
+pub(crate) fn announced_push<T, R>(
+    slot: &Slot,
+    channel: usize,
+    closed: &AtomicBool,
+    msg: T,
+    push: impl FnOnce(T) -> Result<R, TrySendError<T>>,
+) -> Result<R, TrySendError<T>> {
+    slot.announce(channel);
+    let pushed = if closed.load(Relaxed) {
+        Err(TrySendError::Closed(msg))
+    } else {
+        push(msg)
+    };
+    slot.clear();
+    pushed
+}
+
+/// The receiving side, once it has set the closed flag and found the queue empty: `Empty`
+/// while any of `slots` still announces a push into `channel` (it lands soon and wakes the
+/// receiver), else what a re-pop finds, `Closed` if nothing.
+pub(crate) fn pop_after_close<'a, T>(
+    slots: impl IntoIterator<Item = &'a Slot>,
+    channel: usize,
+    repop: impl FnOnce() -> Option<T>,
+) -> Result<T, TryRecvError> {
+    // Pairs with the fence in `Slot::announce`: a push that read the flag as unset is seen
+    // here, still announced or already cleared (and then landed, so the re-pop finds it).
+    fence(SeqCst);
+    let in_flight = slots
+        .into_iter()
+        .any(|slot| slot.channel.load(Acquire) == channel);
+    if in_flight {
+        return Err(TryRecvError::Empty);
+    }
+    repop().ok_or(TryRecvError::Closed)
+}
+
+/// Every slot ever handed out (leaked: a slot outlives its thread and is reused by a later one).
+static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+
+fn all_slots() -> std::sync::MutexGuard<'static, Vec<&'static Slot>> {
+    // Only pushes and loads run under the lock: a poisoned list is still a sound list.
+    SLOTS.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A slot owned by one thread; given back (for a later thread to reuse) when dropped.
+struct ThreadSlot(&'static Slot);
+
+impl ThreadSlot {
+    fn claim() -> Self {
+        let mut slots = all_slots();
+        let free = slots.iter().find(|slot| {
+            slot.owned
+                .compare_exchange(false, true, Relaxed, Relaxed)
+                .is_ok()
+        });
+        if let Some(slot) = free {
+            return ThreadSlot(slot);
+        }
+        let slot: &'static Slot = Box::leak(Box::new(Slot::new()));
+        slot.owned.store(true, Relaxed);
+        slots.push(slot);
+        ThreadSlot(slot)
+    }
+}
+
+impl Drop for ThreadSlot {
+    fn drop(&mut self) {
+        // Every announcement ends within the call that made it, so the slot is clear here.
+        self.0.owned.store(false, Release);
+    }
+}
+
+thread_local! {
+    static THREAD_SLOT: ThreadSlot = ThreadSlot::claim();
+}
+
+/// Runs `f` with this thread's slot.
+#[inline]
+pub(crate) fn with_thread_slot<R>(f: impl FnOnce(&Slot) -> R) -> R {
+    match THREAD_SLOT.try_with(|own| own.0) {
+        Ok(slot) => f(slot),
+        // This thread's locals are being torn down (a send from a destructor): borrow a slot
+        // for this one push.
+        Err(_) => f(ThreadSlot::claim().0),
+    }
+}
+
+/// Runs `f` with every slot handed out so far (under the list's lock).
+pub(crate) fn with_all_slots<R>(f: impl FnOnce(&[&'static Slot]) -> R) -> R {
+    f(&all_slots())
+}
