@@ -72,3 +72,50 @@ fn timeouts_work_with_and_without_tokio_time() {
         });
     }
 }
+
+/// A raw tokio receiving end dropped without `close` closes the channel: raw senders fail with
+/// `Closed` instead of filling up and then blocking for ever.
+#[test]
+fn raw_receiver_drop_closes_the_channel() {
+    use boundflow::{BoundedChannel, Capacity, RawSender, TrySendError};
+    let (tx, rx) = Tokio.bounded::<u64>(Capacity::new(2).unwrap());
+    tx.try_send(1).unwrap();
+    drop(rx);
+    assert!(tx.is_closed());
+    assert_eq!(tx.try_send(2), Err(TrySendError::Closed(2)));
+    assert_eq!(tx.discard_queued(), 1, "the queued message is counted once");
+}
+
+/// Inside a `LocalSet` on a multi-thread runtime, `with_blocking_refused` refuses blocking calls
+/// without asking tokio (so without a panic being raised and caught: the way for
+/// `panic = "abort"` builds), and counts the refusals.
+#[test]
+fn blocking_refused_in_a_local_set_without_a_panic() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static PANICS: AtomicUsize = AtomicUsize::new(0);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .build()
+        .unwrap();
+    let local = tokio::task::LocalSet::new();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {
+        PANICS.fetch_add(1, Ordering::SeqCst);
+    }));
+    let outcome = local.block_on(&runtime, async {
+        let (tx, mut rx) = boundflow::bounded::<u64, _>(Tokio, "t", 1).unwrap();
+        tx.try_send(1).unwrap();
+        boundflow::runtime::with_blocking_refused(|| {
+            let send = tx.send_blocking(2);
+            assert_eq!(rx.recv_blocking(), Ok(1));
+            let recv = rx.recv_timeout_blocking(Duration::from_millis(1));
+            (send, recv, rx.stats().would_deadlock)
+        })
+    });
+    let panics = PANICS.load(Ordering::SeqCst);
+    std::panic::set_hook(previous);
+    assert_eq!(outcome.0, Err(SendError::WouldDeadlock(2)));
+    assert_eq!(outcome.1, Err(boundflow::RecvTimeoutError::WouldDeadlock));
+    assert_eq!(outcome.2, 2);
+    assert_eq!(panics, 0, "no panic raised");
+}

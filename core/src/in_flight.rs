@@ -156,3 +156,99 @@ pub(crate) fn with_thread_slot<R>(f: impl FnOnce(&Slot) -> R) -> R {
 pub(crate) fn with_all_slots<R>(f: impl FnOnce(&[&'static Slot]) -> R) -> R {
     f(&all_slots())
 }
+
+/// Model of exact close, run with `RUSTFLAGS="--cfg boundflow_loom"
+/// CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test -p boundflow-core --release
+/// --lib loom`: two senders push (announced) while the receiver closes and drains until
+/// `Closed`. Every push that returned `Ok` is drained before `Closed`, nothing is left after
+/// it. Removing the fence from `Slot::announce` or from `pop_after_close` makes it fail.
+#[cfg(all(test, boundflow_loom))]
+mod loom_model {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::{Slot, announced_push, pop_after_close};
+    use crate::error::{TryRecvError, TrySendError};
+    use crate::loom::{AtomicBool, AtomicUsize};
+    use loom::sync::Arc;
+    use loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+    use loom::thread;
+
+    const CHANNEL: usize = 1;
+
+    /// A queue reduced to its length (the messages are alike).
+    struct Model {
+        queued: AtomicUsize,
+        closed: AtomicBool,
+        slots: [Slot; 2],
+        accepted: AtomicUsize,
+    }
+
+    impl Model {
+        fn pop(&self) -> bool {
+            let mut len = self.queued.load(Acquire);
+            while len > 0 {
+                match self.queued.compare_exchange(len, len - 1, AcqRel, Acquire) {
+                    Ok(_) => return true,
+                    Err(now) => len = now,
+                }
+            }
+            false
+        }
+    }
+
+    #[test]
+    fn loom_close_is_exact_for_announced_pushes() {
+        loom::model(|| {
+            let model = Arc::new(Model {
+                queued: AtomicUsize::new(0),
+                closed: AtomicBool::new(false),
+                slots: [Slot::new(), Slot::new()],
+                accepted: AtomicUsize::new(0),
+            });
+            let senders: Vec<_> = (0..2)
+                .map(|i| {
+                    let model = Arc::clone(&model);
+                    thread::spawn(move || {
+                        let pushed = announced_push(
+                            &model.slots[i],
+                            CHANNEL,
+                            &model.closed,
+                            (),
+                            |()| -> Result<(), TrySendError<()>> {
+                                model.queued.fetch_add(1, Release);
+                                Ok(())
+                            },
+                        );
+                        if pushed.is_ok() {
+                            model.accepted.fetch_add(1, Relaxed);
+                        }
+                    })
+                })
+                .collect();
+            // The receiver: close, then drain until `Closed`.
+            model.closed.store(true, SeqCst);
+            let mut received = 0;
+            loop {
+                if model.pop() {
+                    received += 1;
+                    continue;
+                }
+                match pop_after_close(model.slots.iter(), CHANNEL, || model.pop().then_some(())) {
+                    Ok(()) => received += 1,
+                    Err(TryRecvError::Empty) => thread::yield_now(),
+                    Err(TryRecvError::Closed) => break,
+                }
+            }
+            let drained_before_closed = received;
+            for sender in senders {
+                sender.join().unwrap();
+            }
+            assert_eq!(
+                drained_before_closed,
+                model.accepted.load(Relaxed),
+                "an acknowledged push was not drained before Closed"
+            );
+            assert_eq!(model.queued.load(Relaxed), 0, "a push landed after Closed");
+        });
+    }
+}
