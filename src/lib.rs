@@ -5,9 +5,9 @@
 //! | feature | default | enables |
 //! |---|---|---|
 //! | `tokio` | yes | the [`Tokio`] backend (`tokio::sync::mpsc`), and tokio-runtime detection so that `*_blocking` calls never panic or deadlock inside a runtime |
-//! | `flume` | no | the [`Flume`] backend |
-//! | `crossbeam` | no | the [`Crossbeam`] backend (crossbeam-channel, with boundflow's own waits for its async path) |
-//! | `async-channel` | no | the [`AsyncChannel`] backend |
+//! | `flume` | no | the [`Flume`](tyalias@Flume) backend |
+//! | `crossbeam` | no | the [`Crossbeam`](tyalias@Crossbeam) backend (crossbeam-channel, with boundflow's own waits for its async path) |
+//! | `async-channel` | no | the [`AsyncChannel`](tyalias@AsyncChannel) backend |
 //!
 //! Features are additive; each builds alone. Without `tokio`, blocking calls cannot detect a
 //! tokio runtime and simply block — enable it whenever tokio is in your build.

@@ -9,7 +9,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed, Ordering::SeqCst};
 use std::time::Duration;
 
 use boundflow::{BoundedChannel, ChannelBuilder, Receiver, Sender, TryRecvError};
@@ -42,7 +42,13 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
         .worker_threads(2)
         .build()
         .unwrap();
-    let consumer = std::thread::spawn(move || consume(rx, per_producer));
+    // What the producers saw accepted, counted after each send returns: the consumer checks the
+    // capacity against it (the test's own count, not the clamped `len`).
+    let accepted = Arc::new(AtomicU64::new(0));
+    let consumer = {
+        let accepted = Arc::clone(&accepted);
+        std::thread::spawn(move || consume(rx, per_producer, &accepted, capacity))
+    };
     let total = PRODUCERS * per_producer;
     let producing = Arc::new(AtomicBool::new(true));
     let watcher = {
@@ -52,7 +58,7 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
 
     let threads: Vec<_> = (0..BLOCKING_PRODUCERS)
         .map(|p| {
-            let tx = tx.clone();
+            let (tx, accepted) = (tx.clone(), Arc::clone(&accepted));
             std::thread::spawn(move || {
                 for seq in 0..per_producer {
                     let msg = p << SEQ_BITS | seq;
@@ -61,13 +67,14 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
                     } else {
                         tx.send_timeout_blocking(msg, PATIENCE).unwrap();
                     }
+                    accepted.fetch_add(1, SeqCst);
                 }
             })
         })
         .collect();
     let tasks: Vec<_> = (BLOCKING_PRODUCERS..PRODUCERS)
         .map(|p| {
-            let tx = tx.clone();
+            let (tx, accepted) = (tx.clone(), Arc::clone(&accepted));
             runtime.spawn(async move {
                 for seq in 0..per_producer {
                     let msg = p << SEQ_BITS | seq;
@@ -76,6 +83,7 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
                     } else {
                         tx.send_timeout(msg, PATIENCE).await.unwrap();
                     }
+                    accepted.fetch_add(1, SeqCst);
                 }
             })
         })
@@ -96,6 +104,7 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
     let (received, stats) = consumer.join().unwrap();
 
     assert_eq!(received, total);
+    assert_eq!(accepted.load(SeqCst), total);
     assert_eq!(stats.sent, total, "{stats:?}");
     assert_eq!(stats.received, total, "{stats:?}");
     assert_eq!(stats.depth, 0);
@@ -138,6 +147,8 @@ fn watch<B: BoundedChannel>(tx: &Sender<u64, B>, producing: &AtomicBool, total: 
 fn consume<B: BoundedChannel>(
     mut rx: Receiver<u64, B>,
     per_producer: u64,
+    accepted: &AtomicU64,
+    capacity: usize,
 ) -> (u64, boundflow::ChannelStats) {
     let mut next = [0u64; PRODUCERS as usize];
     let mut received = 0u64;
@@ -159,7 +170,13 @@ fn consume<B: BoundedChannel>(
         );
         next[producer] += 1;
         received += 1;
-        assert!(rx.len() <= rx.capacity());
+        // Right after a receive, accepted − received is what is queued (`accepted` may lag,
+        // never lead): never above the capacity.
+        let queued = accepted.load(SeqCst).saturating_sub(received);
+        assert!(
+            queued <= capacity as u64,
+            "{queued} queued, capacity {capacity}"
+        );
     }
     assert!(
         next.iter().all(|&n| n == per_producer),

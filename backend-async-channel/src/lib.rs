@@ -24,7 +24,7 @@ pub type AsyncChannel = Notified<AsyncChannelQueue>;
 #[allow(non_upper_case_globals)]
 pub const AsyncChannel: AsyncChannel = Notified(AsyncChannelQueue);
 
-/// async-channel as a non-waiting queue (see [`AsyncChannel`]).
+/// async-channel as a non-waiting queue (see [`AsyncChannel`](tyalias@AsyncChannel)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct AsyncChannelQueue;
 

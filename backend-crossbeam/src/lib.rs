@@ -11,7 +11,7 @@
 //! |---|---|---|
 //! | async send/recv | boundflow's waits (crossbeam has none): senders in boundflow's queue of waiting senders, the one receiver on an `AtomicWaker` | see `benches/README.md` (compared with raw tokio) |
 //! | blocking send/recv | the same waits, spinning briefly and then parking the thread; crossbeam's own blocking `send` cannot be woken by a `close` it does not know, so it is not used | a `SeqCst` fence per operation and waits outside crossbeam's own; see `benches/README.md` for the measured ratios |
-//! | `close` | a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
+//! | `close` | crossbeam-channel has none: boundflow's exact close — each push is announced in the sending thread's own slot, then the closed flag is read; the receiver reports `Closed` only when no announced push into the channel remains; closing wakes blocked senders | one `SeqCst` fence, one read-mostly load and two stores to the thread's own cache line per send (A/B in `CHANGELOG.md`) |
 //! | bounded | the array flavour allocates every slot up front: boundflow's maximum capacity refuses absurd sizes; 0 (crossbeam's rendezvous channel) is refused | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of the receiver | — |
 #![forbid(unsafe_code)]
@@ -26,7 +26,7 @@ pub type Crossbeam = Notified<CrossbeamQueue>;
 #[allow(non_upper_case_globals)]
 pub const Crossbeam: Crossbeam = Notified(CrossbeamQueue);
 
-/// crossbeam-channel as a non-waiting queue (see [`Crossbeam`]).
+/// crossbeam-channel as a non-waiting queue (see [`Crossbeam`](tyalias@Crossbeam)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct CrossbeamQueue;
 

@@ -9,7 +9,7 @@
 //! | contract point | how | cost |
 //! |---|---|---|
 //! | async send with timeout | try, register in boundflow's queue of waiting senders, re-check, wait for a wake-up or the timer — never flume's `send_async` raced against a timer, which lost messages and sometimes delivered one reported as timed out | one fence and one load per operation; a timer only when full (ratios in `benches/README.md`) |
-//! | `close` | flume has none: a closed flag checked before each push; closing wakes blocked senders | one read-mostly load per send |
+//! | `close` | flume has none: boundflow's exact close — each push is announced in the sending thread's own slot, then the closed flag is read; the receiver reports `Closed` only when no announced push into the channel remains; closing wakes blocked senders | one `SeqCst` fence, one read-mostly load and two stores to the thread's own cache line per send (A/B in `CHANGELOG.md`) |
 //! | depth | flume's `len()` takes a lock, so it is read only for `stats()` (and the tick), never per send | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of flume's receiver | — |
 //! | cancel safety | a dropped `recv` leaves the message queued; a dropped `send` drops its message | — |
@@ -25,7 +25,7 @@ pub type Flume = Notified<FlumeQueue>;
 #[allow(non_upper_case_globals)]
 pub const Flume: Flume = Notified(FlumeQueue);
 
-/// flume as a non-waiting queue (see [`Flume`]).
+/// flume as a non-waiting queue (see [`Flume`](tyalias@Flume)).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct FlumeQueue;
 

@@ -23,13 +23,19 @@
 //!   non-waiting push succeeds, so a timed-out send returns it — unlike racing flume's or
 //!   async-channel's own send future against a timer, which lost messages (and with flume,
 //!   sometimes delivered one reported as timed out).
-//! - **Close** (flume and crossbeam have none): a closed flag checked before each push; closing
-//!   wakes every blocked sender, which re-checks it. The adaptor keeps a clone of the queue's
+//! - **Close, exactly.** flume and crossbeam have no close: the adaptor keeps a closed flag and
+//!   makes it exact by announcing every push (the protocol is in `in_flight.rs`): the sending
+//!   thread writes the channel's id into its own padded slot, fences, reads the flag, pushes,
+//!   and clears the slot; the receiver, finding the queue empty after `close`, fences and
+//!   reports `Closed` only if no slot names the channel and a re-pop finds nothing. So a send
+//!   that returned `Ok` is always drained before `Closed`, and nothing arrives after it. Cost
+//!   per send: one `SeqCst` fence and two stores to a line only that thread writes (no
+//!   read-modify-write); the scan runs only on an empty queue after `close`. `drop_oldest`
+//!   keeps one announcement across its evictions and its push. A queue whose own close is
+//!   exact (async-channel: close and push claim the tail atomically) sets
+//!   [`TryQueue::EXACT_CLOSE`] and announces nothing. The adaptor keeps a clone of the queue's
 //!   receiving end, so depth, eviction (`drop_oldest`) and counting stranded messages all work
-//!   from the sending side. The one caveat: a send that passed the closed check just before
-//!   `close` may land after the receiver reported `Closed` (it stays receivable, or is counted as
-//!   discarded when the receiver goes). Closing this window exactly would need an in-flight
-//!   counter that every send increments and decrements on a shared cache line.
+//!   from the sending side.
 //! - **Spinning before parking** (blocking paths only): spins, then yields, for up to
 //!   [`SPIN_BEFORE_PARKING`](crate::runtime::SPIN_BEFORE_PARKING) before registering; parking
 //!   costs two context switches per message on a channel that is full or empty only for
