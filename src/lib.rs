@@ -25,7 +25,8 @@ pub use boundflow_core::{
     BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelPair, ChannelStats,
     DEFAULT_MAX_CAPACITY, Forced, OverflowPolicy, RawReceiver, RawSender, Receiver, RecvError,
     RecvTimeoutError, RetryPolicy, RetryPolicyError, SendError, SendTimeoutError, Sender,
-    TryRecvError, TrySendError, bounded, channel, notified, runtime, saturation, timer,
+    TryRecvError, TrySendError, WaitStrategy, WaitStrategyError, bounded, channel, notified,
+    runtime, saturation, timer,
 };
 
 #[cfg(feature = "async-channel")]

@@ -57,6 +57,7 @@ macro_rules! runtime_module {
                 policy_retry_gives_up_after_max_attempts,
                 policy_retry_yields_until_room_appears,
                 policy_retry_refuses_zero_attempts,
+                wait_strategies_deliver_everything,
             );
         }
     };

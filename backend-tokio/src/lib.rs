@@ -7,7 +7,7 @@
 //! | bounded | `mpsc::channel(capacity)`; capacity validated first (tokio panics on 0 or above `Semaphore::MAX_PERMITS`) | none |
 //! | async send / recv | tokio's own `send` / `recv` | none |
 //! | `send_until` with a deadline | `reserve()` raced against a `futures-timer` deadline ([`boundflow_core::timer`]), then `permit.send(msg)`: the message never leaves the caller until there is room, so a timeout gives it back without `Clone` | one timer, armed only when the channel is full |
-//! | blocking calls | try first; then [`boundflow_core::runtime::blocking_permit`], retry for up to [`SPIN_BEFORE_PARKING`](boundflow_core::runtime::SPIN_BEFORE_PARKING), then the async path driven by a thread-parking `block_on` (what tokio's `blocking_send` does, minus its panic inside a runtime and with the spin first) | a `block_in_place` hand-off on a multi-thread runtime |
+//! | blocking calls | the one blocking sequence, [`boundflow_core::runtime::block_with`]: ask where the thread may block, retry as the channel's [`WaitStrategy`] says, then drive the async path on a parked thread (what tokio's `blocking_send` does, minus its panic inside a runtime) | a `block_in_place` hand-off on a multi-thread runtime |
 //! | `close` | tokio's `Receiver::close` (wakes blocked senders; sends already holding a permit complete and are drained) | none |
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
 //! | `drop_oldest` | impossible: tokio's receiver cannot be shared with senders, so the policy is refused when the channel is built | — |
@@ -25,11 +25,11 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use boundflow_core::runtime::{block, park_on, spin_before_parking};
+use boundflow_core::runtime::{block_with, park_on};
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
     BoundedChannel, Capacity, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
-    TryRecvError, TrySendError, settle_recv, settle_send,
+    TryRecvError, TrySendError, WaitStrategy, settle_recv, settle_send,
 };
 use crossbeam_utils::CachePadded;
 use tokio::sync::{Semaphore, mpsc};
@@ -170,17 +170,15 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         &self,
         msg: T,
         deadline: Option<Instant>,
+        strategy: WaitStrategy,
     ) -> Result<(), SendTimeoutError<T>> {
-        let msg = match settle_send(self.try_send(msg)) {
-            Ok(settled) => return settled,
-            Err(msg) => msg,
-        };
-        block(msg, |msg| {
-            match spin_before_parking(msg, deadline, |msg| settle_send(self.try_send(msg))) {
-                Ok(settled) => settled,
-                Err(msg) => park_on(self.send_until(msg, deadline)),
-            }
-        })
+        block_with(
+            strategy,
+            msg,
+            deadline,
+            |msg| settle_send(self.try_send(msg)),
+            |msg| park_on(self.send_until(msg, deadline)),
+        )
         .unwrap_or_else(|msg| Err(SendTimeoutError::WouldDeadlock(msg)))
     }
 
@@ -251,19 +249,21 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         received.ok_or(RecvTimeoutError::Closed)
     }
 
-    fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    fn recv_blocking_until(
+        &mut self,
+        deadline: Option<Instant>,
+        strategy: WaitStrategy,
+    ) -> Result<T, RecvTimeoutError> {
         if let Some(settled) = settle_recv(self.try_recv()) {
             return settled;
         }
-        block(self, |receiver| {
-            let popped = spin_before_parking(receiver, deadline, |receiver| {
-                settle_recv(receiver.try_recv()).ok_or(receiver)
-            });
-            match popped {
-                Ok(settled) => settled,
-                Err(receiver) => park_on(receiver.recv_until(deadline)),
-            }
-        })
+        block_with(
+            strategy,
+            self,
+            deadline,
+            |receiver| settle_recv(receiver.try_recv()).ok_or(receiver),
+            |receiver| park_on(receiver.recv_until(deadline)),
+        )
         .unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }
 

@@ -7,7 +7,7 @@ use crate::capacity::{Capacity, DEFAULT_MAX_CAPACITY};
 use crate::channel::BoundedChannel;
 use crate::error::BuildError;
 use crate::monitor::Monitor;
-use crate::policy::OverflowPolicy;
+use crate::policy::{OverflowPolicy, WaitStrategy};
 use crate::receiver::Receiver;
 use crate::sender::Sender;
 use crate::shared::Shared;
@@ -36,6 +36,7 @@ pub struct ChannelBuilder<B> {
     capacity: usize,
     max_capacity: usize,
     policy: OverflowPolicy,
+    wait_strategy: WaitStrategy,
 }
 
 impl<B: BoundedChannel> ChannelBuilder<B> {
@@ -48,6 +49,7 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
             capacity,
             max_capacity: DEFAULT_MAX_CAPACITY,
             policy: OverflowPolicy::Block,
+            wait_strategy: WaitStrategy::default(),
         }
     }
 
@@ -61,6 +63,13 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
     /// What `send` does when the channel is full (default `block`).
     pub fn policy(mut self, policy: OverflowPolicy) -> Self {
         self.policy = policy;
+        self
+    }
+
+    /// How blocking calls wait once the channel is full or empty (default
+    /// [`WaitStrategy::Backoff`]).
+    pub fn wait_strategy(mut self, strategy: WaitStrategy) -> Self {
+        self.wait_strategy = strategy;
         self
     }
 
@@ -86,6 +95,7 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
             backend: self.backend.name(),
             capacity,
             policy: self.policy,
+            wait_strategy: self.wait_strategy,
             monitor: Monitor::default(),
             senders: AtomicUsize::new(1),
             receiver_gone: AtomicBool::new(false),

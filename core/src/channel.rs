@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use crate::capacity::Capacity;
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::policy::WaitStrategy;
 
 /// A channel implementation that boundflow can wrap.
 ///
@@ -30,8 +31,9 @@ use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendErro
 ///    receiver reports `Closed`, and nothing is received after it.
 /// 5. **Timeouts** never return early and hand the message back; async waits work on any
 ///    executor (use [`crate::timer`], not a runtime's timer).
-/// 6. **No panics**: the `*_blocking*` calls first try without waiting; before waiting they ask
-///    [`crate::runtime::blocking_permit`] and return `WouldDeadlock` where it refuses.
+/// 6. **No panics**: the `*_blocking*` calls wait only through
+///    [`crate::runtime::block_with`], which asks where the thread may block, and return
+///    `WouldDeadlock` where it refuses.
 /// 7. **Cancel safety**: a dropped [`RawReceiver::recv_until`] future loses no message; a dropped
 ///    [`RawSender::send_until`] future drops its message.
 pub trait BoundedChannel: Clone + Send + Sync + 'static {
@@ -74,12 +76,16 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
         deadline: Option<Instant>,
     ) -> impl Future<Output = Result<(), SendTimeoutError<T>>> + Send;
 
-    /// Blocks the thread until there is room (until `deadline`, if any) and queues `msg`.
-    /// Returns `WouldDeadlock(msg)` instead of blocking where that would stall a runtime.
+    /// Blocks the thread until there is room (until `deadline`, if any) and queues `msg`,
+    /// waiting as `strategy` says (through [`crate::runtime::block_with`], the one blocking
+    /// sequence). The caller's non-waiting [`try_send`](Self::try_send) has just found the
+    /// channel full, so a backend need not try again before it starts to wait. Returns
+    /// `WouldDeadlock(msg)` instead of blocking where that would stall a runtime.
     fn send_blocking_until(
         &self,
         msg: T,
         deadline: Option<Instant>,
+        strategy: WaitStrategy,
     ) -> Result<(), SendTimeoutError<T>>;
 
     /// Queues `msg`, evicting the oldest queued messages as needed to make room (`drop_oldest`),
@@ -141,9 +147,14 @@ pub trait RawReceiver<T: Send + 'static>: Send + Sync + Unpin + 'static {
         deadline: Option<Instant>,
     ) -> impl Future<Output = Result<T, RecvTimeoutError>> + Send;
 
-    /// Blocks the thread for the next message (until `deadline`, if any); returns
-    /// `WouldDeadlock` instead of blocking where that would stall a runtime.
-    fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError>;
+    /// Blocks the thread for the next message (until `deadline`, if any), waiting as
+    /// `strategy` says once a non-waiting try finds nothing (the caller has not tried first);
+    /// returns `WouldDeadlock` instead of blocking where that would stall a runtime.
+    fn recv_blocking_until(
+        &mut self,
+        deadline: Option<Instant>,
+        strategy: WaitStrategy,
+    ) -> Result<T, RecvTimeoutError>;
 
     /// Polls for the next message; `None` once drained and closed (for `Stream`).
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>>;

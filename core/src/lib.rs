@@ -34,6 +34,6 @@ pub use error::{
     TryRecvError, TrySendError,
 };
 pub use monitor::{ChannelStats, saturation};
-pub use policy::{OverflowPolicy, RetryPolicy, RetryPolicyError};
+pub use policy::{OverflowPolicy, RetryPolicy, RetryPolicyError, WaitStrategy, WaitStrategyError};
 pub use receiver::Receiver;
 pub use sender::Sender;

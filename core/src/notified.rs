@@ -15,6 +15,13 @@
 //!   any lock (flume async MPSC at capacity 1 went from 0.89x to 1.33x of raw flume's
 //!   throughput with this, against an event-listener `Event` that locks on listen, notify and
 //!   drop).
+//! - **Fairness: no hand-off.** A pop wakes the longest-waiting sender, but does not reserve
+//!   the freed slot for it: the woken sender retries its push and may find that a newcomer's
+//!   `try_send` took the slot first (then it waits again, at the back). This is what
+//!   crossbeam-channel and flume do in their own blocking sends, and what keeps a pop free of
+//!   locks when nobody waits; the cost is that a sender under constant contention can wait
+//!   longer than FIFO order would make it. (tokio's own semaphore does hand freed permits to
+//!   waiters in order: the tokio backend keeps that.)
 //! - **Notifying only when someone waits**: senders publish a count of waiters not yet woken,
 //!   the receiver a waiting flag; after a push (pop) the other side's is read behind a `SeqCst` fence, and only
 //!   a waiting side is woken (notifying on every operation took 1.43x the time of doing it only when
@@ -36,10 +43,10 @@
 //!   [`TryQueue::EXACT_CLOSE`] and announces nothing. The adaptor keeps a clone of the queue's
 //!   receiving end, so depth, eviction (`drop_oldest`) and counting stranded messages all work
 //!   from the sending side.
-//! - **Spinning before parking** (blocking paths only): spins, then yields, for up to
-//!   [`SPIN_BEFORE_PARKING`](crate::runtime::SPIN_BEFORE_PARKING) before registering; parking
-//!   costs two context switches per message on a channel that is full or empty only for
-//!   microseconds.
+//! - **Retrying before parking** (blocking paths only): as the channel's
+//!   [`WaitStrategy`] says, through [`crate::runtime::block_with`] — by default crossbeam's
+//!   short backoff, which catches hand-offs of a microsecond or so without the two context
+//!   switches a park costs, and costs a blocked producer almost nothing while it waits.
 //! - **Wake-ups at the end**: the last sender going away, or the receiver closing, wakes everyone
 //!   waiting on the other side.
 
@@ -58,7 +65,8 @@ use crate::channel::{BoundedChannel, Forced, RawReceiver, RawSender, settle_recv
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::in_flight;
 use crate::loom::{AtomicBool, AtomicUsize, fence};
-use crate::runtime::{block, spin_before_parking, with_thread_waker};
+use crate::policy::WaitStrategy;
+use crate::runtime::{block_with, with_thread_waker};
 use crate::timer::with_deadline;
 use crate::waiting_senders::WaitingSenders;
 
@@ -308,6 +316,52 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedSender<Q, T> {
     }
 }
 
+impl<Q: TryQueue, T: Send + 'static> NotifiedSender<Q, T> {
+    /// The parking part of a blocking send: register, re-check, park until a pop wakes this
+    /// sender (or `deadline`), try again.
+    fn park_for_room(
+        &self,
+        mut msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        with_thread_waker(|waker| {
+            loop {
+                let mut wait = self.signals.waiting_senders.register(waker);
+                msg = match self.try_push(msg) {
+                    Ok(settled) => return settled,
+                    Err(msg) => msg,
+                };
+                // Parking may end early (a stray unpark): the loop re-checks.
+                while !wait.is_notified() {
+                    if !park_until(deadline) {
+                        return Err(SendTimeoutError::Timeout(msg));
+                    }
+                }
+                drop(wait);
+                msg = match self.try_push(msg) {
+                    Ok(settled) => return settled,
+                    Err(msg) => msg,
+                };
+            }
+        })
+    }
+}
+
+/// Parks the thread until it is unparked or `deadline` passes; `false` once it has passed.
+fn park_until(deadline: Option<Instant>) -> bool {
+    match deadline {
+        None => thread::park(),
+        Some(deadline) => {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            thread::park_timeout(deadline - now);
+        }
+    }
+    true
+}
+
 impl<Q: TryQueue, T: Send + 'static> Clone for NotifiedSender<Q, T> {
     fn clone(&self) -> Self {
         self.signals.senders.fetch_add(1, Relaxed);
@@ -375,46 +429,16 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         &self,
         msg: T,
         deadline: Option<Instant>,
+        strategy: WaitStrategy,
     ) -> Result<(), SendTimeoutError<T>> {
-        let signals = &*self.signals;
-        let msg = match self.try_push(msg) {
-            Ok(settled) => return settled,
-            Err(msg) => msg,
-        };
-        let waited = block(msg, |mut msg| {
-            msg = match spin_before_parking(msg, deadline, |msg| self.try_push(msg)) {
-                Ok(settled) => return settled,
-                Err(msg) => msg,
-            };
-            with_thread_waker(|waker| {
-                loop {
-                    let mut wait = signals.waiting_senders.register(waker);
-                    msg = match self.try_push(msg) {
-                        Ok(settled) => return settled,
-                        Err(msg) => msg,
-                    };
-                    // Parking may end early (a stray unpark): the loop re-checks.
-                    while !wait.is_notified() {
-                        match deadline {
-                            None => thread::park(),
-                            Some(deadline) => {
-                                let now = Instant::now();
-                                if now >= deadline {
-                                    return Err(SendTimeoutError::Timeout(msg));
-                                }
-                                thread::park_timeout(deadline - now);
-                            }
-                        }
-                    }
-                    drop(wait);
-                    msg = match self.try_push(msg) {
-                        Ok(settled) => return settled,
-                        Err(msg) => msg,
-                    };
-                }
-            })
-        });
-        waited.unwrap_or_else(|msg| Err(SendTimeoutError::WouldDeadlock(msg)))
+        block_with(
+            strategy,
+            msg,
+            deadline,
+            |msg| self.try_push(msg),
+            |msg| self.park_for_room(msg, deadline),
+        )
+        .unwrap_or_else(|msg| Err(SendTimeoutError::WouldDeadlock(msg)))
     }
 
     fn force_send(&self, msg: T) -> Forced<T> {
@@ -462,6 +486,23 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
             }
             None => Poll::Pending,
         }
+    }
+
+    /// The parking part of a blocking receive: register, re-check, park until a push wakes the
+    /// receiver (or `deadline`).
+    fn park_for_message(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let _stop = StopWaitingOnDrop(&self.signals.receiver_wait.waiting);
+        with_thread_waker(|waker| {
+            loop {
+                if let Poll::Ready(result) = self.poll_pop(waker) {
+                    return result;
+                }
+                // Parking may end early (a stray unpark): the loop re-checks.
+                if !park_until(deadline) {
+                    return Err(RecvTimeoutError::Timeout);
+                }
+            }
+        })
     }
 
     /// Ends the wait of a `Stream` poll that was left pending: otherwise every push would go on
@@ -513,38 +554,23 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         }
     }
 
-    fn recv_blocking_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+    fn recv_blocking_until(
+        &mut self,
+        deadline: Option<Instant>,
+        strategy: WaitStrategy,
+    ) -> Result<T, RecvTimeoutError> {
         self.stop_stream_wait();
         if let Some(result) = settle_recv(self.signals.pop()) {
             return result;
         }
-        let waited = block((), |()| {
-            let popped =
-                spin_before_parking((), deadline, |()| settle_recv(self.signals.pop()).ok_or(()));
-            if let Ok(result) = popped {
-                return result;
-            }
-            let _stop = StopWaitingOnDrop(&self.signals.receiver_wait.waiting);
-            with_thread_waker(|waker| {
-                loop {
-                    if let Poll::Ready(result) = self.poll_pop(waker) {
-                        return result;
-                    }
-                    // Parking may end early (a stray unpark): the loop re-checks.
-                    match deadline {
-                        None => thread::park(),
-                        Some(deadline) => {
-                            let now = Instant::now();
-                            if now >= deadline {
-                                return Err(RecvTimeoutError::Timeout);
-                            }
-                            thread::park_timeout(deadline - now);
-                        }
-                    }
-                }
-            })
-        });
-        waited.unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
+        block_with(
+            strategy,
+            (),
+            deadline,
+            |()| settle_recv(self.signals.pop()).ok_or(()),
+            |()| self.park_for_message(deadline),
+        )
+        .unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {

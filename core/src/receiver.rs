@@ -88,7 +88,9 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// runtime (see [`crate::runtime`]).
     pub fn recv_blocking(&mut self) -> Result<T, RecvError> {
         self.wake_stream();
-        let result = self.raw.recv_blocking_until(None);
+        let result = self
+            .raw
+            .recv_blocking_until(None, self.shared.wait_strategy);
         self.count(result).map_err(RecvError::from)
     }
 
@@ -113,7 +115,9 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// an async runtime.
     pub fn recv_timeout_blocking(&mut self, wait: Duration) -> Result<T, RecvTimeoutError> {
         self.wake_stream();
-        let result = self.raw.recv_blocking_until(deadline_after(wait));
+        let result = self
+            .raw
+            .recv_blocking_until(deadline_after(wait), self.shared.wait_strategy);
         self.count(result)
     }
 

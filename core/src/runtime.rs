@@ -31,9 +31,11 @@ use std::pin::pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use crossbeam_utils::Backoff;
+
+use crate::policy::WaitStrategy;
 
 /// What the current thread was told about blocking, overriding detection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,33 +186,54 @@ thread_local! {
     static THREAD_WAKER: Waker = Waker::from(Arc::new(ThreadWaker(thread::current())));
 }
 
-/// How long a blocking call keeps retrying (spinning, then yielding the CPU) before it parks the
-/// thread: about what parking and being woken again cost here, so that a wait on a busy
-/// channel, where room or a message turns up within microseconds, costs no context switch,
-/// while a long wait costs at most about twice what it must (the spin-then-park rule).
-///
-/// Measured on the 2-core CI machine (`benches/README.md`): crossbeam blocking SPSC at capacity
-/// 1, 10 × 200,000 messages, made 161,672–256,518 context switches raw and 196–532 under
-/// boundflow with this spin.
-pub const SPIN_BEFORE_PARKING: Duration = Duration::from_micros(20);
+/// The one blocking sequence every `*_blocking` wait goes through, once the caller's
+/// non-waiting try has failed: asks where the thread may block ([`block`]); retries `attempt`
+/// (`Ok` ends the wait, `Err(state)` hands the state, say the message, back) as `strategy` says;
+/// then runs `park(state)`, which registers, re-checks and parks the thread until it is done or
+/// `deadline` passes. `Err(state)` where blocking is refused: the caller returns
+/// `WouldDeadlock` with it.
+pub fn block_with<S, R>(
+    strategy: WaitStrategy,
+    state: S,
+    deadline: Option<Instant>,
+    attempt: impl FnMut(S) -> Result<R, S>,
+    park: impl FnOnce(S) -> R,
+) -> Result<R, S> {
+    block(state, |state| {
+        match retry_before_parking(strategy, state, deadline, attempt) {
+            Ok(done) => done,
+            Err(state) => park(state),
+        }
+    })
+}
 
-/// Retries `attempt` — `Ok` ends the wait, `Err(state)` hands the state back — spinning, then
-/// yielding, until it succeeds, [`SPIN_BEFORE_PARKING`] has passed or `deadline` has; `Err(state)`
-/// means: park now.
-pub fn spin_before_parking<S, R>(
+/// Retries `attempt` as `strategy` says — not at all (`Park`); with crossbeam's exponential
+/// `Backoff` until it completes (`Backoff`: a few spins, then a few yields); or that, then
+/// yielding, up to a time limit (`Spin`) — and never past `deadline`. `Err(state)`: park now.
+fn retry_before_parking<S, R>(
+    strategy: WaitStrategy,
     mut state: S,
     deadline: Option<Instant>,
     mut attempt: impl FnMut(S) -> Result<R, S>,
 ) -> Result<R, S> {
+    let spin_limit = match strategy {
+        WaitStrategy::Park => return Err(state),
+        WaitStrategy::Backoff => None,
+        WaitStrategy::Spin(limit) => Some(limit),
+    };
     let passed = |now: Instant| deadline.is_some_and(|deadline| now >= deadline);
     let backoff = Backoff::new();
     let mut spin_until = None;
     loop {
         if backoff.is_completed() {
-            // The clock is read only once spinning is over: the spins take well under a
+            let Some(limit) = spin_limit else {
+                return Err(state);
+            };
+            // The clock is read only once the backoff is over: its steps take well under a
             // microsecond, the yields longer.
             let now = Instant::now();
-            if now >= *spin_until.get_or_insert(now + SPIN_BEFORE_PARKING) || passed(now) {
+            let until = *spin_until.get_or_insert_with(|| now.checked_add(limit).unwrap_or(now));
+            if now >= until || passed(now) {
                 return Err(state);
             }
             thread::yield_now();

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use crate::channel::{BoundedChannel, RawSender};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::monitor::{ChannelStats, bump};
-use crate::policy::{OverflowPolicy, RetryPolicy};
+use crate::policy::{OverflowPolicy, RetryPolicy, WaitStrategy};
 use crate::runtime::block;
 use crate::shared::{Shared, deadline_after};
 use crate::timer;
@@ -111,10 +111,16 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
             FirstTry::Full(msg) => msg,
         };
         match self.shared.policy {
-            OverflowPolicy::Block => self.finish(self.raw.send_blocking_until(msg, None)),
-            OverflowPolicy::Timeout(wait) => {
-                self.finish(self.raw.send_blocking_until(msg, deadline_after(wait)))
-            }
+            OverflowPolicy::Block => self.finish(self.raw.send_blocking_until(
+                msg,
+                None,
+                self.shared.wait_strategy,
+            )),
+            OverflowPolicy::Timeout(wait) => self.finish(self.raw.send_blocking_until(
+                msg,
+                deadline_after(wait),
+                self.shared.wait_strategy,
+            )),
             OverflowPolicy::Retry(retry) => {
                 let retried = block(msg, |mut msg| {
                     let mut schedule = RetrySchedule::new(retry);
@@ -168,7 +174,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
         match self.first_try(msg) {
             FirstTry::Done(result) => result.map_err(timeout_error),
             FirstTry::Full(msg) => self
-                .finish(self.raw.send_blocking_until(msg, deadline_after(wait)))
+                .finish(self.raw.send_blocking_until(
+                    msg,
+                    deadline_after(wait),
+                    self.shared.wait_strategy,
+                ))
                 .map_err(timeout_error),
         }
     }
@@ -221,6 +231,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// The channel's overflow policy.
     pub fn policy(&self) -> OverflowPolicy {
         self.shared.policy
+    }
+
+    /// How the channel's blocking calls wait.
+    pub fn wait_strategy(&self) -> WaitStrategy {
+        self.shared.wait_strategy
     }
 
     /// A snapshot of the channel's counters and depth.

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use crate::capacity::Capacity;
 use crate::monitor::Monitor;
-use crate::policy::OverflowPolicy;
+use crate::policy::{OverflowPolicy, WaitStrategy};
 
 /// One per channel, behind an `Arc` held by every endpoint.
 #[derive(Debug)]
@@ -15,6 +15,8 @@ pub(crate) struct Shared {
     pub(crate) backend: &'static str,
     pub(crate) capacity: Capacity,
     pub(crate) policy: OverflowPolicy,
+    /// How blocking calls wait.
+    pub(crate) wait_strategy: WaitStrategy,
     pub(crate) monitor: Monitor,
     /// Live `Sender`s; the last one to go counts messages that raced the receiver's drain.
     pub(crate) senders: AtomicUsize,

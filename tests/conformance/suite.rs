@@ -956,3 +956,38 @@ pub async fn policy_retry_refuses_zero_attempts<R: Runtime, B: Backend>() {
         Err(BuildError::Retry(boundflow::RetryPolicyError::ZeroAttempts))
     ));
 }
+
+/// Every wait strategy moves everything, in order, between blocking threads on a channel that
+/// is full or empty most of the time (capacity 1), and the channel reports its strategy.
+pub async fn wait_strategies_deliver_everything<R: Runtime, B: Backend>() {
+    use boundflow::WaitStrategy;
+    for strategy in [
+        WaitStrategy::Backoff,
+        WaitStrategy::Park,
+        WaitStrategy::Spin(Duration::from_micros(20)),
+    ] {
+        let (tx, mut rx) = ChannelBuilder::new(B::default(), "conformance.wait", 1)
+            .wait_strategy(strategy)
+            .build::<u64>()
+            .expect("channel");
+        assert_eq!(tx.wait_strategy(), strategy);
+        let producer = std::thread::spawn(move || {
+            for i in 0..300 {
+                tx.send_blocking(i).expect("send_blocking");
+            }
+            tx.send_timeout_blocking(300, Duration::from_secs(10))
+                .expect("send_timeout_blocking");
+        });
+        // Both ends on OS threads: blocking on this runtime's own thread may be refused.
+        let consumer = std::thread::spawn(move || {
+            for expected in 0..300 {
+                assert_eq!(rx.recv_blocking(), Ok(expected), "{strategy}");
+            }
+            assert_eq!(rx.recv_timeout_blocking(Duration::from_secs(10)), Ok(300));
+            rx
+        });
+        producer.join().expect("producer");
+        let mut rx = consumer.join().expect("consumer");
+        assert_eq!(rx.recv_blocking(), Err(RecvError::Closed));
+    }
+}

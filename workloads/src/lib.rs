@@ -7,7 +7,11 @@
 #![allow(clippy::expect_used)] // a broken benchmark channel should stop the run loudly
 
 use std::future::Future;
+use std::hint::black_box;
 use std::thread;
+use std::time::{Duration, Instant};
+
+use nix::sys::resource::{UsageWho, getrusage};
 
 use boundflow::{BoundedChannel, ChannelBuilder, Receiver, Sender};
 
@@ -37,6 +41,187 @@ impl Workload {
 pub fn expected_sum(workload: &Workload) -> u64 {
     let per = workload.per_producer();
     workload.producers as u64 * (per * per.saturating_sub(1) / 2)
+}
+
+/// CPU time used so far (user + system) by `who`: the whole process (`RUSAGE_SELF`, all
+/// threads) or the calling thread (`RUSAGE_THREAD`). Zero if the kernel refuses (never here).
+fn cpu_time(who: UsageWho) -> Duration {
+    let Ok(usage) = getrusage(who) else {
+        return Duration::ZERO;
+    };
+    let micros = |t: nix::sys::time::TimeVal| {
+        Duration::from_secs(t.tv_sec().max(0) as u64)
+            + Duration::from_micros(t.tv_usec().max(0) as u64)
+    };
+    micros(usage.user_time()) + micros(usage.system_time())
+}
+
+/// CPU time used so far by the whole process, every thread included (`getrusage`).
+pub fn process_cpu_time() -> Duration {
+    cpu_time(UsageWho::RUSAGE_SELF)
+}
+
+/// CPU time used so far by the calling thread.
+pub fn thread_cpu_time() -> Duration {
+    cpu_time(UsageWho::RUSAGE_THREAD)
+}
+
+/// What one measured run cost.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Cost {
+    /// Wall-clock time.
+    pub wall: Duration,
+    /// CPU time of the whole process (all threads) during the run.
+    pub cpu: Duration,
+}
+
+/// Runs `run` once and measures its wall time and the process's CPU time.
+pub fn measure(run: impl FnOnce()) -> Cost {
+    let (cpu, wall) = (process_cpu_time(), Instant::now());
+    run();
+    Cost {
+        wall: wall.elapsed(),
+        cpu: process_cpu_time().saturating_sub(cpu),
+    }
+}
+
+/// The slow-consumer scenario: `producers` blocking producers keep a channel of `capacity` full
+/// while one consumer takes a message every `pace` (it spins until the next one is due), so the
+/// producers spend the run blocked. Returns the wall time, the producers' CPU (the process's
+/// less the consumer thread's) and the messages moved.
+pub fn run_slow_consumer<C: BlockingChannel>(
+    producers: usize,
+    capacity: usize,
+    messages: u64,
+    pace: Duration,
+) -> SlowConsumer {
+    let workload = Workload {
+        producers,
+        capacity,
+        messages,
+    };
+    let (tx, mut rx) = C::make(capacity);
+    let per = workload.per_producer();
+    let start_cpu = process_cpu_time();
+    let start = Instant::now();
+    let senders: Vec<_> = (0..producers)
+        .map(|_| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for i in 0..per {
+                    C::send(&tx, i);
+                }
+            })
+        })
+        .collect();
+    drop(tx);
+    let consumer_cpu_start = thread_cpu_time();
+    let mut due = Instant::now();
+    let mut received = 0u64;
+    while let Some(msg) = C::recv(&mut rx) {
+        black_box(msg);
+        received += 1;
+        due += pace;
+        while Instant::now() < due {
+            std::hint::spin_loop();
+        }
+    }
+    let consumer_cpu = thread_cpu_time().saturating_sub(consumer_cpu_start);
+    for sender in senders {
+        sender.join().expect("producer panicked");
+    }
+    let wall = start.elapsed();
+    let process_cpu = process_cpu_time().saturating_sub(start_cpu);
+    SlowConsumer {
+        wall,
+        producers_cpu: process_cpu.saturating_sub(consumer_cpu),
+        received,
+    }
+}
+
+/// What [`run_slow_consumer`] measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlowConsumer {
+    /// Wall-clock time of the run.
+    pub wall: Duration,
+    /// CPU time of everything but the consumer thread: the blocked producers.
+    pub producers_cpu: Duration,
+    /// Messages received.
+    pub received: u64,
+}
+
+impl SlowConsumer {
+    /// The producers' CPU as cores busy on average.
+    pub fn producer_cores(&self) -> f64 {
+        self.producers_cpu.as_secs_f64() / self.wall.as_secs_f64().max(f64::MIN_POSITIVE)
+    }
+}
+
+/// `iterations` of one `try_send` then one `try_recv` on one thread, at capacity 64, on the
+/// channel named by `kind` (`<backend>/raw` or `<backend>/boundflow`, backend one of `tokio`,
+/// `flume`, `crossbeam`, `async_channel`): the loop the callgrind bench counts instructions
+/// of. Returns the sum received, or `None` for an unknown `kind`.
+pub fn try_pairs(kind: &str, iterations: u64) -> Option<u64> {
+    use boundflow::{AsyncChannel as AsyncChannelBackend, Crossbeam, Flume, Tokio};
+    const CAPACITY: usize = 64;
+    Some(match kind {
+        "tokio/raw" => {
+            let (tx, mut rx) = tokio::sync::mpsc::channel(CAPACITY);
+            pairs(
+                iterations,
+                |i| tx.try_send(i).expect("room"),
+                || rx.try_recv().expect("queued"),
+            )
+        }
+        "flume/raw" => {
+            let (tx, rx) = flume::bounded(CAPACITY);
+            pairs(
+                iterations,
+                |i| tx.try_send(i).expect("room"),
+                || rx.try_recv().expect("queued"),
+            )
+        }
+        "crossbeam/raw" => {
+            let (tx, rx) = crossbeam_channel::bounded(CAPACITY);
+            pairs(
+                iterations,
+                |i| tx.try_send(i).expect("room"),
+                || rx.try_recv().expect("queued"),
+            )
+        }
+        "async_channel/raw" => {
+            let (tx, rx) = async_channel::bounded(CAPACITY);
+            pairs(
+                iterations,
+                |i| tx.try_send(i).expect("room"),
+                || rx.try_recv().expect("queued"),
+            )
+        }
+        "tokio/boundflow" => boundflow_pairs::<Tokio>(CAPACITY, iterations),
+        "flume/boundflow" => boundflow_pairs::<Flume>(CAPACITY, iterations),
+        "crossbeam/boundflow" => boundflow_pairs::<Crossbeam>(CAPACITY, iterations),
+        "async_channel/boundflow" => boundflow_pairs::<AsyncChannelBackend>(CAPACITY, iterations),
+        _ => return None,
+    })
+}
+
+fn boundflow_pairs<B: BoundedChannel + Default>(capacity: usize, iterations: u64) -> u64 {
+    let (tx, mut rx) = boundflow_pair::<B>(capacity);
+    pairs(
+        iterations,
+        |i| tx.try_send(i).expect("room"),
+        || rx.try_recv().expect("queued"),
+    )
+}
+
+#[inline(never)]
+fn pairs(iterations: u64, mut send: impl FnMut(u64), mut recv: impl FnMut() -> u64) -> u64 {
+    let mut sum = 0u64;
+    for i in 0..iterations {
+        send(black_box(i));
+        sum = sum.wrapping_add(recv());
+    }
+    sum
 }
 
 /// A channel driven from plain threads.
