@@ -8,6 +8,7 @@
 //! ```sh
 //! cargo bench --all-features --bench grid                      # 5 rounds, 100,000 messages a run
 //! cargo bench --all-features --bench grid -- --rounds 7 --messages 200000 --only crossbeam
+//! cargo bench --all-features --bench grid -- --only crossbeam/blocking --variant boundflow  # one side, to profile
 //! ```
 //!
 //! Prints markdown: one row per cell with the median ratio over the rounds and its range.
@@ -32,6 +33,8 @@ struct Options {
     messages: u64,
     only: Option<String>,
     slow_consumer: bool,
+    /// Run only one side (`raw` or `boundflow`), for profiling it alone; prints no ratios.
+    variant: Option<String>,
 }
 
 fn options() -> Options {
@@ -40,6 +43,7 @@ fn options() -> Options {
         messages: 100_000,
         only: None,
         slow_consumer: true,
+        variant: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -50,6 +54,7 @@ fn options() -> Options {
             }
             "--only" => options.only = args.next(),
             "--no-slow-consumer" => options.slow_consumer = false,
+            "--variant" => options.variant = args.next(),
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -187,6 +192,22 @@ fn main() {
             let expected = expected_sum(&workload);
             let run =
                 |f: &Run<'_>| measure(|| assert_eq!(f(&workload), expected, "a message was lost"));
+            if let Some(variant) = &options.variant {
+                let cost = match variant.as_str() {
+                    "raw" => run(&cell.run_raw),
+                    _ => run(&cell.run_boundflow),
+                };
+                eprintln!(
+                    "{}/{}/{}/{} {variant}: {:.0} ns/msg wall, {:.0} ns/msg CPU",
+                    cell.backend,
+                    cell.mode,
+                    cell.topology,
+                    cell.capacity,
+                    per_message_ns(cost.wall, options.messages),
+                    per_message_ns(cost.cpu, options.messages)
+                );
+                continue;
+            }
             // Alternate which goes first, so drift within a round favours neither.
             let (raw, bf) = if round % 2 == 0 {
                 let raw = run(&cell.run_raw);
@@ -199,6 +220,9 @@ fn main() {
         }
     }
 
+    if options.variant.is_some() {
+        return;
+    }
     let date = Command::new("date")
         .args(["-u", "+%Y-%m-%d %H:%M UTC"])
         .output()

@@ -513,6 +513,7 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
 }
 
 /// Ends a receiver's wait: senders stop waking it.
+#[inline]
 fn stop_waiting(waiting: &AtomicBool) {
     // Only write when set: the flag shares a cache line that every push reads.
     if waiting.load(Relaxed) {
