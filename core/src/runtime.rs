@@ -33,8 +33,6 @@ use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
 
-use crossbeam_utils::Backoff;
-
 use crate::policy::WaitStrategy;
 
 /// What the current thread was told about blocking, overriding detection.
@@ -207,9 +205,9 @@ pub fn block_with<S, R>(
     })
 }
 
-/// Retries `attempt` as `strategy` says — not at all (`Park`); with crossbeam's exponential
-/// `Backoff` until it completes (`Backoff`: a few spins, then a few yields); or that, then
-/// yielding, up to a time limit (`Spin`) — and never past `deadline`. `Err(state)`: park now.
+/// Retries `attempt` as `strategy` says — not at all (`Park`); seven times with exponentially
+/// growing spins between (`Backoff`); or that, then yielding, up to a time limit (`Spin`) — and
+/// never past `deadline`. `Err(state)`: park now.
 fn retry_before_parking<S, R>(
     strategy: WaitStrategy,
     mut state: S,
@@ -222,33 +220,43 @@ fn retry_before_parking<S, R>(
         WaitStrategy::Spin(limit) => Some(limit),
     };
     let passed = |now: Instant| deadline.is_some_and(|deadline| now >= deadline);
-    let backoff = Backoff::new();
-    let mut spin_until = None;
-    loop {
-        if backoff.is_completed() {
-            let Some(limit) = spin_limit else {
-                return Err(state);
-            };
-            // The clock is read only once the backoff is over: its steps take well under a
-            // microsecond, the yields longer.
-            let now = Instant::now();
-            let until = *spin_until.get_or_insert_with(|| now.checked_add(limit).unwrap_or(now));
-            if now >= until || passed(now) {
-                return Err(state);
-            }
-            thread::yield_now();
-        } else {
-            if deadline.is_some() && passed(Instant::now()) {
-                return Err(state);
-            }
-            backoff.snooze();
+    // The spin phase of crossbeam's `Backoff` (1, 2, 4, ... 64 spin hints between tries, well
+    // under a microsecond in all), without its yields: on two cores a yield lets nothing else
+    // run, it only costs a system call per try.
+    for step in 0..=SPIN_STEPS {
+        if deadline.is_some() && passed(Instant::now()) {
+            return Err(state);
+        }
+        for _ in 0..1u32 << step {
+            std::hint::spin_loop();
         }
         state = match attempt(state) {
             Ok(done) => return Ok(done),
             Err(state) => state,
         };
     }
+    let Some(limit) = spin_limit else {
+        return Err(state);
+    };
+    // `Spin`: then yield, trying again, until the limit. The clock is read only from here.
+    let now = Instant::now();
+    let until = now.checked_add(limit).unwrap_or(now);
+    loop {
+        let now = Instant::now();
+        if now >= until || passed(now) {
+            return Err(state);
+        }
+        thread::yield_now();
+        state = match attempt(state) {
+            Ok(done) => return Ok(done),
+            Err(state) => state,
+        };
+    }
 }
+
+/// Doublings of the spin between tries before a `Backoff` wait parks (crossbeam's
+/// `SPIN_LIMIT`).
+const SPIN_STEPS: u32 = 6;
 
 /// Drives `fut` to completion on this thread, parking it between polls (no allocation: the
 /// thread's waker is cached). Call it inside [`block`].
