@@ -5,7 +5,7 @@
 //! waiting sender. With an `Event`, every pop made while a sender was waiting took the event's
 //! lock — also the many pops made while an already-woken sender was still getting back on a
 //! CPU, when there was nobody left to wake. In `async_channel/blocking/spsc/boundflow/1024`
-//! that lock was 24% of the samples (`benches/README.md`). Here the count of waiters *not yet
+//! that lock was 24% of the samples (a profile taken before this queue existed). Here the count of waiters *not yet
 //! woken* is an atomic read after every pop, and the lock is taken only when it is non-zero.
 //!
 //! Tickets: each wait gets the next number, waiters queue in ticket order and are woken from the
