@@ -8,6 +8,7 @@
 //! | `flume` | no | the [`Flume`](tyalias@Flume) backend |
 //! | `crossbeam` | no | the [`Crossbeam`](tyalias@Crossbeam) backend (crossbeam-channel, with boundflow's own waits for its async path) |
 //! | `async-channel` | no | the [`AsyncChannel`](tyalias@AsyncChannel) backend |
+//! | `config` | no | [`config`]: channel sizes, backends and policies from TOML, layered per environment, every value with its source; [`compiled_backends`] tells it which backends this build has |
 //!
 //! Features are additive; each builds alone. Without `tokio`, blocking calls cannot detect a
 //! tokio runtime and simply block — enable it whenever tokio is in your build.
@@ -48,4 +49,33 @@ pub mod backends {
     pub use boundflow_flume as flume;
     #[cfg(feature = "tokio")]
     pub use boundflow_tokio as tokio;
+}
+
+/// Channel configuration from TOML: the `boundflow-config` crate.
+#[cfg(feature = "config")]
+pub use boundflow_config as config;
+
+/// The backends compiled into this build, as the config loader checks channels against them
+/// (`Loader::backends(boundflow::compiled_backends())`).
+#[cfg(feature = "config")]
+pub fn compiled_backends() -> Vec<config::BackendInfo> {
+    #[allow(dead_code)] // unused in a build with no backend
+    fn info<B: BoundedChannel>(backend: B, cargo_feature: &'static str) -> config::BackendInfo {
+        config::BackendInfo {
+            ident: backend.name(),
+            cargo_feature,
+            supports_drop_oldest: backend.supports_drop_oldest(),
+            max_capacity: backend.max_capacity(),
+        }
+    }
+    vec![
+        #[cfg(feature = "tokio")]
+        info(Tokio, "tokio"),
+        #[cfg(feature = "flume")]
+        info(Flume, "flume"),
+        #[cfg(feature = "crossbeam")]
+        info(Crossbeam, "crossbeam"),
+        #[cfg(feature = "async-channel")]
+        info(AsyncChannel, "async-channel"),
+    ]
 }

@@ -1,0 +1,75 @@
+//! Configuration errors: each names the file, line, key and the fix.
+
+use std::fmt;
+
+use serde::Serialize;
+
+/// What kind of mistake a [`ConfigError`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A file could not be read.
+    Io,
+    /// Not valid TOML.
+    InvalidToml,
+    /// A key boundflow does not know.
+    UnknownKey,
+    /// A value of the wrong type or out of range.
+    InvalidValue,
+    /// An overlay, variable or code override names a channel the base does not define.
+    UnknownChannel,
+    /// A backend that does not exist or is not compiled in.
+    UnknownBackend,
+    /// A policy the channel's backend cannot apply, or that lacks what it needs.
+    InvalidPolicy,
+    /// The base directory, or the selected environment's directory, is missing.
+    MissingLayer,
+}
+
+/// One configuration mistake, with where it is and how to fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigError {
+    /// What kind of mistake.
+    pub kind: ErrorKind,
+    /// The file (or `env:<VARIABLE>`, or `code`) it is in.
+    pub file: String,
+    /// The 1-based line, where there is one.
+    pub line: Option<usize>,
+    /// The key path, e.g. `mpsc_channels.worker.step_processor.execution_request_buffer_size`.
+    pub key: String,
+    /// What is wrong.
+    pub message: String,
+    /// What to do about it.
+    pub fix: String,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{line}: ", self.file)?,
+            None => write!(f, "{}: ", self.file)?,
+        }
+        write!(f, "{}: {} — {}", self.key, self.message, self.fix)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Every mistake found in one load (a load reports them all at once).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConfigErrors(pub Vec<ConfigError>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, err) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "{err}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}

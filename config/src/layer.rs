@@ -1,0 +1,172 @@
+//! One layer of configuration (a file, a string or the environment variables) read into flat
+//! settings: the table path under `[mpsc_channels]`, the key, the value and its source.
+
+use std::sync::Arc;
+
+use toml::de::{DeTable, DeValue};
+
+use crate::error::{ConfigError, ErrorKind};
+use crate::source::Source;
+
+/// A value as written, before it is checked against what its key expects.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Value {
+    Integer(i64),
+    Float(f64),
+    Bool(bool),
+    String(String),
+    /// A TOML type no key takes (array, datetime, inline table where a value belongs).
+    Other(&'static str),
+}
+
+impl Value {
+    pub(crate) fn type_name(&self) -> &'static str {
+        match self {
+            Value::Integer(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Bool(_) => "a boolean",
+            Value::String(_) => "a string",
+            Value::Other(name) => name,
+        }
+    }
+}
+
+/// One `key = value` line.
+#[derive(Debug, Clone)]
+pub(crate) struct Setting {
+    /// The table path under `mpsc_channels`, e.g. `["worker", "step_processor"]`.
+    pub(crate) table: Vec<String>,
+    pub(crate) key: String,
+    pub(crate) value: Value,
+    pub(crate) source: Source,
+}
+
+impl Setting {
+    /// The full key path as written, for error messages.
+    pub(crate) fn key_path(&self) -> String {
+        let mut path = String::from("mpsc_channels");
+        for segment in self.table.iter().chain(std::iter::once(&self.key)) {
+            path.push('.');
+            path.push_str(segment);
+        }
+        path
+    }
+}
+
+/// Reads one TOML document (`path` names it in sources) into settings.
+pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
+    let path: Arc<str> = Arc::from(path);
+    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let document = DeTable::parse(text).map_err(|err| ConfigError {
+        kind: ErrorKind::InvalidToml,
+        file: path.to_string(),
+        line: err.span().map(|span| line_of(span.start)),
+        key: String::new(),
+        message: err.message().trim().to_owned(),
+        fix: "correct the TOML syntax at that line".to_owned(),
+    })?;
+    let mut settings = Vec::new();
+    if let Some(channels) = document.get_ref().get("mpsc_channels") {
+        if let DeValue::Table(table) = channels.get_ref() {
+            walk(table, &mut Vec::new(), &path, &line_of, &mut settings);
+        }
+    }
+    Ok(settings)
+}
+
+fn walk(
+    table: &DeTable<'_>,
+    at: &mut Vec<String>,
+    path: &Arc<str>,
+    line_of: &dyn Fn(usize) -> usize,
+    out: &mut Vec<Setting>,
+) {
+    for (key, value) in table.iter() {
+        let key_name = key.get_ref().to_string();
+        let source = Source::File {
+            path: Arc::clone(path),
+            line: line_of(key.span().start),
+        };
+        let value = match value.get_ref() {
+            DeValue::Table(inner) => {
+                at.push(key_name);
+                walk(inner, at, path, line_of, out);
+                at.pop();
+                continue;
+            }
+            DeValue::Integer(int) => parse_integer(int.as_str(), int.radix())
+                .map_or(Value::Other("an integer out of range"), Value::Integer),
+            DeValue::Float(float) => float
+                .as_str()
+                .replace('_', "")
+                .parse()
+                .map_or(Value::Other("a float"), Value::Float),
+            DeValue::Boolean(b) => Value::Bool(*b),
+            DeValue::String(s) => Value::String(s.to_string()),
+            DeValue::Datetime(_) => Value::Other("a datetime"),
+            DeValue::Array(_) => Value::Other("an array"),
+        };
+        out.push(Setting {
+            table: at.clone(),
+            key: key_name,
+            value,
+            source,
+        });
+    }
+}
+
+fn parse_integer(digits: &str, radix: u32) -> Option<i64> {
+    let cleaned = digits.replace('_', "");
+    let unprefixed = cleaned
+        .strip_prefix("0x")
+        .or_else(|| cleaned.strip_prefix("0o"))
+        .or_else(|| cleaned.strip_prefix("0b"))
+        .unwrap_or(&cleaned);
+    i64::from_str_radix(unprefixed, radix).ok()
+}
+
+/// Reads the variables named `<prefix>__MPSC_CHANNELS__<TABLE>__…__<KEY>` into settings. A
+/// variable's value is typed the way TOML would read it (integer, float, boolean, else string).
+pub(crate) fn parse_variables<'a>(
+    prefix: &str,
+    variables: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Vec<Setting> {
+    let head = format!("{prefix}__MPSC_CHANNELS__");
+    let mut settings: Vec<Setting> = variables
+        .into_iter()
+        .filter_map(|(name, raw)| {
+            let rest = name.strip_prefix(&head)?;
+            let mut segments: Vec<String> = rest.split("__").map(str::to_lowercase).collect();
+            let key = segments.pop()?;
+            if key.is_empty() {
+                return None;
+            }
+            Some(Setting {
+                table: segments,
+                key,
+                value: typed(raw),
+                source: Source::Env {
+                    variable: name.to_owned(),
+                },
+            })
+        })
+        .collect();
+    // Deterministic order whatever the environment's.
+    settings.sort_by_key(|setting| setting.source.to_string());
+    settings
+}
+
+fn typed(raw: &str) -> Value {
+    let trimmed = raw.trim();
+    if let Ok(int) = trimmed.replace('_', "").parse::<i64>() {
+        return Value::Integer(int);
+    }
+    if let Ok(float) = trimmed.parse::<f64>() {
+        return Value::Float(float);
+    }
+    match trimmed {
+        "true" => Value::Bool(true),
+        "false" => Value::Bool(false),
+        _ => Value::String(trimmed.trim_matches('"').to_owned()),
+    }
+}

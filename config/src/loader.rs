@@ -1,0 +1,278 @@
+//! The loader: which layers to read, in which order, and the values set in code.
+
+use std::path::{Path, PathBuf};
+
+use boundflow_core::WaitStrategy;
+
+use crate::error::{ConfigError, ConfigErrors, ErrorKind};
+use crate::layer::{Value, parse_toml, parse_variables};
+use crate::resolve::{BackendInfo, Config, KNOWN_BACKENDS, Layers};
+
+/// The default name of the file in `base/` and `environments/<env>/`.
+pub const DEFAULT_FILE_NAME: &str = "mpsc_channels.toml";
+/// The default prefix of environment variables (`BOUNDFLOW__MPSC_CHANNELS__…`).
+pub const DEFAULT_ENV_PREFIX: &str = "BOUNDFLOW";
+
+/// Where the TOML layers come from.
+#[derive(Debug, Clone)]
+enum Files {
+    Dir(PathBuf),
+    Strings {
+        base: (String, String),
+        overlay: Option<(String, String)>,
+    },
+}
+
+/// Loads a configuration: built-in defaults < base < environment overlay < environment
+/// variables < values set in code.
+///
+/// ```
+/// use boundflow_config::{Loader, presets};
+///
+/// let config = Loader::from_strs(presets::BASE, Some(presets::PRODUCTION))
+///     .variables([("BOUNDFLOW__MPSC_CHANNELS__WORKER__STEP_PROCESSOR__RESULT_BUFFER_SIZE", "250")])
+///     .load()
+///     .unwrap();
+/// let result = config.channel("worker.step_processor.result").unwrap();
+/// assert_eq!(result.capacity.value, 250);
+/// assert_eq!(
+///     result.capacity.source.to_string(),
+///     "env:BOUNDFLOW__MPSC_CHANNELS__WORKER__STEP_PROCESSOR__RESULT_BUFFER_SIZE"
+/// );
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a loader does nothing until `load` is called"]
+pub struct Loader {
+    files: Files,
+    file_name: String,
+    environment: Option<String>,
+    env_prefix: String,
+    /// `None`: read the process's environment.
+    variables: Option<Vec<(String, String)>>,
+    backends: Option<Vec<BackendInfo>>,
+    code: Vec<(String, &'static str, Value)>,
+}
+
+impl Loader {
+    fn new(files: Files) -> Self {
+        Loader {
+            files,
+            file_name: DEFAULT_FILE_NAME.to_owned(),
+            environment: None,
+            env_prefix: DEFAULT_ENV_PREFIX.to_owned(),
+            variables: None,
+            backends: None,
+            code: Vec::new(),
+        }
+    }
+
+    /// Reads `<dir>/base/<file>` and, for the environment, `<dir>/environments/<env>/<file>`.
+    pub fn from_dir(dir: impl AsRef<Path>) -> Self {
+        Loader::new(Files::Dir(dir.as_ref().to_owned()))
+    }
+
+    /// Reads the base and an optional overlay from strings (named `base/mpsc_channels.toml` and
+    /// `overlay/mpsc_channels.toml` in sources): for tests and embedded defaults.
+    pub fn from_strs(base: &str, overlay: Option<&str>) -> Self {
+        Loader::new(Files::Strings {
+            base: (format!("base/{DEFAULT_FILE_NAME}"), base.to_owned()),
+            overlay: overlay.map(|o| (format!("overlay/{DEFAULT_FILE_NAME}"), o.to_owned())),
+        })
+    }
+
+    /// The environment whose overlay to read (default: `BOUNDFLOW_ENV`, else none).
+    pub fn environment(mut self, environment: impl Into<String>) -> Self {
+        self.environment = Some(environment.into());
+        self
+    }
+
+    /// The file name in `base/` and `environments/<env>/` (default `mpsc_channels.toml`).
+    pub fn file_name(mut self, name: impl Into<String>) -> Self {
+        self.file_name = name.into();
+        self
+    }
+
+    /// The prefix of the variables read (default `BOUNDFLOW`).
+    pub fn env_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.env_prefix = prefix.into();
+        self
+    }
+
+    /// Reads these variables instead of the process's environment.
+    pub fn variables<K: Into<String>, V: Into<String>>(
+        mut self,
+        variables: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        self.variables = Some(
+            variables
+                .into_iter()
+                .map(|(k, v)| (k.into(), v.into()))
+                .collect(),
+        );
+        self
+    }
+
+    /// The backends compiled into the binary (the facade passes its own); default: all four,
+    /// as if every feature were on.
+    pub fn backends(mut self, backends: impl IntoIterator<Item = BackendInfo>) -> Self {
+        self.backends = Some(backends.into_iter().collect());
+        self
+    }
+
+    fn set(mut self, channel: &str, key: &'static str, value: Value) -> Self {
+        self.code.push((channel.to_owned(), key, value));
+        self
+    }
+
+    /// Sets a channel's capacity in code (the highest precedence).
+    pub fn set_capacity(self, channel: &str, capacity: usize) -> Self {
+        let value = i64::try_from(capacity).map_or(Value::Other("too large"), Value::Integer);
+        self.set(channel, "buffer_size", value)
+    }
+
+    /// Sets a channel's backend in code.
+    pub fn set_backend(self, channel: &str, backend: &str) -> Self {
+        self.set(channel, "backend", Value::String(backend.to_owned()))
+    }
+
+    /// Sets a channel's overflow policy (by name) in code.
+    pub fn set_overflow(self, channel: &str, policy: &str) -> Self {
+        self.set(channel, "overflow", Value::String(policy.to_owned()))
+    }
+
+    /// Sets a channel's send timeout in code.
+    pub fn set_send_timeout_ms(self, channel: &str, millis: u64) -> Self {
+        let value = i64::try_from(millis).map_or(Value::Other("too large"), Value::Integer);
+        self.set(channel, "send_timeout_ms", value)
+    }
+
+    /// Sets a channel's wait strategy in code.
+    pub fn set_wait_strategy(self, channel: &str, strategy: WaitStrategy) -> Self {
+        self.set(
+            channel,
+            "wait_strategy",
+            Value::String(strategy.to_string()),
+        )
+    }
+
+    fn variable_list(&self) -> Vec<(String, String)> {
+        match &self.variables {
+            Some(list) => list.clone(),
+            None => std::env::vars().collect(),
+        }
+    }
+
+    /// Loads and resolves every layer.
+    ///
+    /// # Errors
+    /// Every mistake found, each with file, line, key and fix.
+    pub fn load(&self) -> Result<Config, ConfigErrors> {
+        let variables = self.variable_list();
+        let environment = self.environment.clone().or_else(|| {
+            variables
+                .iter()
+                .find(|(k, _)| k == "BOUNDFLOW_ENV")
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty())
+        });
+        let (base, overlay) = self.read_files(environment.as_deref())?;
+        let mut layers = Layers::default();
+        let mut errors = Vec::new();
+        match parse_toml(&base.0, &base.1) {
+            Ok(settings) => layers.add_base(settings),
+            Err(err) => errors.push(err),
+        }
+        if let Some((path, text)) = &overlay {
+            match parse_toml(path, text) {
+                Ok(settings) => layers.add_overlay(settings),
+                Err(err) => errors.push(err),
+            }
+        }
+        layers.add_overlay(parse_variables(
+            &self.env_prefix,
+            variables.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        ));
+        for (channel, key, value) in &self.code {
+            layers.add_code(channel, key, value.clone());
+        }
+        let backends = self.backends.clone().unwrap_or_else(all_backends);
+        match layers.resolve(environment, &backends) {
+            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(_) => Err(ConfigErrors(errors)),
+            Err(mut more) => {
+                errors.append(&mut more);
+                Err(ConfigErrors(errors))
+            }
+        }
+    }
+
+    /// The base file and the environment's overlay, as (name, text).
+    #[allow(clippy::type_complexity)]
+    fn read_files(
+        &self,
+        environment: Option<&str>,
+    ) -> Result<((String, String), Option<(String, String)>), ConfigErrors> {
+        let (base_name, overlay_name, dir) = match &self.files {
+            Files::Strings { base, overlay } => return Ok((base.clone(), overlay.clone())),
+            Files::Dir(dir) => (
+                dir.join("base").join(&self.file_name),
+                environment.map(|env| dir.join("environments").join(env).join(&self.file_name)),
+                dir,
+            ),
+        };
+        let read = |path: &Path, what: &str, fix: String| {
+            std::fs::read_to_string(path).map_err(|err| ConfigError {
+                kind: if err.kind() == std::io::ErrorKind::NotFound {
+                    ErrorKind::MissingLayer
+                } else {
+                    ErrorKind::Io
+                },
+                file: path.display().to_string(),
+                line: None,
+                key: String::new(),
+                message: format!("cannot read the {what}: {err}"),
+                fix,
+            })
+        };
+        let base = read(
+            &base_name,
+            "base configuration",
+            format!(
+                "create {} (the guide's layout: base/ and environments/<env>/ under {})",
+                base_name.display(),
+                dir.display()
+            ),
+        )
+        .map_err(|e| ConfigErrors(vec![e]))?;
+        let overlay = match (&overlay_name, environment) {
+            (Some(path), Some(env)) => Some((
+                path.display().to_string(),
+                read(
+                    path,
+                    &format!("overlay of environment `{env}`"),
+                    format!(
+                        "create {}, or choose an environment that exists under {}",
+                        path.display(),
+                        dir.join("environments").display()
+                    ),
+                )
+                .map_err(|e| ConfigErrors(vec![e]))?,
+            )),
+            _ => None,
+        };
+        Ok(((base_name.display().to_string(), base), overlay))
+    }
+}
+
+/// Every backend, as if all features were on (the facade passes the real list).
+fn all_backends() -> Vec<BackendInfo> {
+    KNOWN_BACKENDS
+        .iter()
+        .map(|(ident, feature)| BackendInfo {
+            ident,
+            cargo_feature: feature,
+            supports_drop_oldest: *ident != "tokio",
+            max_capacity: usize::MAX,
+        })
+        .collect()
+}

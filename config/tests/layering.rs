@@ -1,0 +1,362 @@
+//! Layering, precedence, the policy rule and provenance (`config/presets/` and small inline
+//! documents).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use boundflow_config::{ErrorKind, Loader, Source, presets};
+use boundflow_core::{OverflowPolicy, WaitStrategy};
+
+const NO_VARS: [(&str, &str); 0] = [];
+
+fn load(base: &str, overlay: Option<&str>) -> boundflow_config::Config {
+    Loader::from_strs(base, overlay)
+        .variables(NO_VARS)
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// The guide's `test_environment_overrides`: production is larger than test for the same
+/// channel.
+#[test]
+fn test_environment_overrides() {
+    let dir = presets::dir();
+    let test = Loader::from_dir(&dir)
+        .environment("test")
+        .variables(NO_VARS)
+        .load()
+        .unwrap();
+    let production = Loader::from_dir(&dir)
+        .environment("production")
+        .variables(NO_VARS)
+        .load()
+        .unwrap();
+    let name = "worker.step_processor.execution_request";
+    let (t, p) = (
+        test.channel(name).unwrap(),
+        production.channel(name).unwrap(),
+    );
+    assert!(
+        p.capacity.value > t.capacity.value,
+        "{} vs {}",
+        p.capacity.value,
+        t.capacity.value
+    );
+    assert_eq!(t.capacity.value, 100);
+    assert_eq!(p.capacity.value, 10_000);
+    assert!(
+        t.capacity
+            .source
+            .to_string()
+            .ends_with("environments/test/mpsc_channels.toml:6"),
+        "{}",
+        t.capacity.source
+    );
+    assert_eq!(test.environment.as_deref(), Some("test"));
+}
+
+#[test]
+fn every_preset_environment_loads() {
+    for (env, overlay) in presets::ENVIRONMENTS {
+        let config = load(presets::BASE, Some(overlay));
+        assert_eq!(config.channels.len(), 5, "{env}");
+    }
+    let demo = load(presets::BASE, Some(presets::DEMO));
+    let event = demo.channel("task_readiness.event_channel").unwrap();
+    assert_eq!(event.backend.value, "async_channel");
+    assert!(
+        matches!(event.policy(), OverflowPolicy::Retry(r) if r.max_attempts == 4 && r.deadline == Some(std::time::Duration::from_secs(1)))
+    );
+    let result = demo.channel("worker.step_processor.result").unwrap();
+    assert_eq!(result.policy(), OverflowPolicy::DropOldest);
+    let request = demo
+        .channel("worker.step_processor.execution_request")
+        .unwrap();
+    assert_eq!(request.wait_strategy(), WaitStrategy::Park);
+}
+
+const BASE: &str = r#"
+[mpsc_channels.worker.step_processor]
+execution_request_buffer_size = 1000
+execution_request_timeout_ms = 250
+result_buffer_size = 10
+
+[mpsc_channels.task_readiness.event_channel]
+buffer_size = 64
+
+[mpsc_channels.overflow_policy]
+drop_policy = "drop_newest"
+"#;
+
+/// Each layer beats the one under it: default < base < overlay < variable < code.
+#[test]
+fn precedence_of_every_layer() {
+    let name = "task_readiness.event_channel";
+    // default: backend
+    let base = load(BASE, None);
+    let channel = base.channel(name).unwrap();
+    assert_eq!(
+        (channel.backend.value.as_str(), &channel.backend.source),
+        ("tokio", &Source::Default)
+    );
+    assert_eq!(
+        channel.capacity.source.to_string(),
+        "base/mpsc_channels.toml:8"
+    );
+    // overlay over base
+    let overlay =
+        "[mpsc_channels.task_readiness.event_channel]\nbuffer_size = 128\nbackend = \"flume\"\n";
+    let layered = load(BASE, Some(overlay));
+    let channel = layered.channel(name).unwrap();
+    assert_eq!(channel.capacity.value, 128);
+    assert_eq!(
+        channel.capacity.source.to_string(),
+        "overlay/mpsc_channels.toml:2"
+    );
+    assert_eq!(channel.backend.value, "flume");
+    // variable over overlay
+    let var = "BOUNDFLOW__MPSC_CHANNELS__TASK_READINESS__EVENT_CHANNEL__BUFFER_SIZE";
+    let with_var = Loader::from_strs(BASE, Some(overlay))
+        .variables([(var, "256")])
+        .load()
+        .unwrap();
+    let channel = with_var.channel(name).unwrap();
+    assert_eq!(channel.capacity.value, 256);
+    assert_eq!(
+        channel.capacity.source,
+        Source::Env {
+            variable: var.to_owned()
+        }
+    );
+    // code over variable
+    let with_code = Loader::from_strs(BASE, Some(overlay))
+        .variables([(var, "256")])
+        .set_capacity(name, 512)
+        .set_backend(name, "crossbeam")
+        .load()
+        .unwrap();
+    let channel = with_code.channel(name).unwrap();
+    assert_eq!(
+        (channel.capacity.value, &channel.capacity.source),
+        (512, &Source::Code)
+    );
+    assert_eq!(
+        (channel.backend.value.as_str(), &channel.backend.source),
+        ("crossbeam", &Source::Code)
+    );
+}
+
+/// Component keys: only `_buffer_size` is stripped; siblings attach to the same channel; a
+/// variable for a component key uses the component path.
+#[test]
+fn component_keys_and_their_variables() {
+    let var = "BOUNDFLOW__MPSC_CHANNELS__WORKER__STEP_PROCESSOR__EXECUTION_REQUEST_BUFFER_SIZE";
+    let config = Loader::from_strs(BASE, None)
+        .variables([(var, "250")])
+        .load()
+        .unwrap();
+    let names: Vec<&str> = config.channels.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "task_readiness.event_channel",
+            "worker.step_processor.execution_request",
+            "worker.step_processor.result"
+        ]
+    );
+    let request = config
+        .channel("worker.step_processor.execution_request")
+        .unwrap();
+    assert_eq!(request.capacity.value, 250);
+    assert_eq!(request.send_timeout_ms.as_ref().unwrap().value, 250);
+    // The variable shadowed a file value, and says so.
+    assert_eq!(config.shadowed.len(), 1);
+    assert_eq!(config.shadowed[0].variable, var);
+    assert_eq!(
+        config.shadowed[0].shadowed.to_string(),
+        "base/mpsc_channels.toml:3"
+    );
+    assert_eq!(
+        config.shadowed[0].key,
+        "worker.step_processor.execution_request.buffer_size"
+    );
+}
+
+/// DESIGN.md's policy rule.
+#[test]
+fn which_policy_a_channel_gets() {
+    let config = load(BASE, None);
+    // Its own timeout key selects `timeout`, with that key as the source.
+    let request = config
+        .channel("worker.step_processor.execution_request")
+        .unwrap();
+    assert_eq!(
+        request.policy(),
+        OverflowPolicy::Timeout(std::time::Duration::from_millis(250))
+    );
+    assert_eq!(
+        request.overflow.source.to_string(),
+        "base/mpsc_channels.toml:4"
+    );
+    // No overflow, no timeout: the defaults' drop_policy.
+    let result = config.channel("worker.step_processor.result").unwrap();
+    assert_eq!(result.policy(), OverflowPolicy::DropNewest);
+    assert_eq!(
+        result.overflow.source.to_string(),
+        "base/mpsc_channels.toml:11"
+    );
+    // Nothing at all: block, from the built-in default.
+    let bare = load("[mpsc_channels.a.b]\nc_buffer_size = 1\n", None);
+    let channel = bare.channel("a.b.c").unwrap();
+    assert_eq!(
+        (channel.policy(), &channel.overflow.source),
+        (OverflowPolicy::Block, &Source::Default)
+    );
+    // The defaults' send timeout is read by `retry` (its deadline), not by `block`.
+    let retry = load(
+        "[mpsc_channels.a.b]\nc_buffer_size = 1\nc_overflow = \"retry\"\nd_buffer_size = 1\n[mpsc_channels.overflow_policy]\nsend_timeout_ms = 40\n",
+        None,
+    );
+    assert!(
+        matches!(retry.channel("a.b.c").unwrap().policy(), OverflowPolicy::Retry(r) if r.deadline == Some(std::time::Duration::from_millis(40)))
+    );
+    assert_eq!(retry.channel("a.b.d").unwrap().send_timeout_ms, None);
+}
+
+/// An overlay or variable may only change channels the base defines: a typo does not create
+/// one.
+#[test]
+fn overlays_and_variables_cannot_create_channels() {
+    let overlay = "[mpsc_channels.worker.step_processor]\ncomand_buffer_size = 5\n";
+    let err = Loader::from_strs(BASE, Some(overlay))
+        .variables(NO_VARS)
+        .load()
+        .unwrap_err();
+    assert_eq!(err.0.len(), 1, "{err}");
+    assert_eq!(err.0[0].kind, ErrorKind::UnknownChannel);
+    assert_eq!(
+        (err.0[0].file.as_str(), err.0[0].line),
+        ("overlay/mpsc_channels.toml", Some(2))
+    );
+    let var = "BOUNDFLOW__MPSC_CHANNELS__WORKER__NOPE_BUFFER_SIZE";
+    let err = Loader::from_strs(BASE, None)
+        .variables([(var, "5")])
+        .load()
+        .unwrap_err();
+    assert_eq!(err.0[0].kind, ErrorKind::UnknownChannel);
+    assert_eq!(err.0[0].file, format!("env:{var}"));
+    let err = Loader::from_strs(BASE, None)
+        .variables(NO_VARS)
+        .set_capacity("no.such", 3)
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        (err.0[0].kind, err.0[0].file.as_str()),
+        (ErrorKind::UnknownChannel, "code")
+    );
+}
+
+/// Bad values are typed errors with file and line, all reported at once.
+#[test]
+fn bad_values_are_reported_with_file_and_line() {
+    let base = "[mpsc_channels.a.b]\nc_buffer_size = 0\nd_buffer_size = 10\nd_backend = \"kafka\"\n[mpsc_channels.overflow_policy]\nlog_warning_threshold = 1.5\n";
+    let err = Loader::from_strs(base, None)
+        .variables(NO_VARS)
+        .load()
+        .unwrap_err();
+    let found: Vec<(ErrorKind, Option<usize>)> = err.0.iter().map(|e| (e.kind, e.line)).collect();
+    assert!(found.contains(&(ErrorKind::InvalidValue, Some(2))), "{err}");
+    assert!(
+        found.contains(&(ErrorKind::UnknownBackend, Some(4))),
+        "{err}"
+    );
+    assert!(found.contains(&(ErrorKind::InvalidValue, Some(6))), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.contains("base/mpsc_channels.toml:2: a.b.c.buffer_size: 0 is out of range — "),
+        "{text}"
+    );
+    // Invalid TOML names its line.
+    let err = Loader::from_strs("[mpsc_channels.a]\nx_buffer_size = = 1\n", None)
+        .variables(NO_VARS)
+        .load()
+        .unwrap_err();
+    assert_eq!(
+        (err.0[0].kind, err.0[0].line),
+        (ErrorKind::InvalidToml, Some(2))
+    );
+    // A backend not compiled in names the feature to enable.
+    let only_tokio = boundflow_config::BackendInfo {
+        ident: "tokio",
+        cargo_feature: "tokio",
+        supports_drop_oldest: false,
+        max_capacity: usize::MAX,
+    };
+    let err = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = 1\nx_backend = \"async_channel\"\n",
+        None,
+    )
+    .variables(NO_VARS)
+    .backends([only_tokio])
+    .load()
+    .unwrap_err();
+    assert!(
+        err.0[0].fix.contains("cargo feature `async-channel`"),
+        "{err}"
+    );
+}
+
+/// A missing base directory or environment is an error naming the path.
+#[test]
+fn missing_layers_are_errors() {
+    let err = Loader::from_dir("/nonexistent/boundflow")
+        .variables(NO_VARS)
+        .load()
+        .unwrap_err();
+    assert_eq!(err.0[0].kind, ErrorKind::MissingLayer);
+    assert!(err.0[0].file.ends_with("base/mpsc_channels.toml"));
+    let err = Loader::from_dir(presets::dir())
+        .environment("staging")
+        .variables(NO_VARS)
+        .load()
+        .unwrap_err();
+    assert_eq!(err.0[0].kind, ErrorKind::MissingLayer);
+    assert!(err.0[0].file.contains("environments/staging"), "{err}");
+}
+
+/// The environment comes from `BOUNDFLOW_ENV` when the loader is not told one.
+#[test]
+fn environment_from_boundflow_env() {
+    let config = Loader::from_dir(presets::dir())
+        .variables([("BOUNDFLOW_ENV", "production")])
+        .load()
+        .unwrap();
+    assert_eq!(config.environment.as_deref(), Some("production"));
+    assert_eq!(
+        config
+            .channel("event_publisher.event_queue")
+            .unwrap()
+            .capacity
+            .value,
+        50_000
+    );
+}
+
+/// Provenance of the defaults table, including its `metrics` subtable.
+#[test]
+fn defaults_have_sources_too() {
+    let config = load(presets::BASE, Some(presets::TEST));
+    let d = &config.defaults;
+    assert_eq!(d.saturation_check_interval_seconds.value, 1);
+    assert_eq!(
+        d.saturation_check_interval_seconds.source.to_string(),
+        "overlay/mpsc_channels.toml:16"
+    );
+    assert_eq!(
+        d.log_warning_threshold.source.to_string(),
+        "base/mpsc_channels.toml:22"
+    );
+    assert_eq!(
+        (d.recover_threshold.value, &d.recover_threshold.source),
+        (0.6, &Source::Default)
+    );
+    assert!(d.metrics_enabled.value);
+}
