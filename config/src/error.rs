@@ -25,9 +25,20 @@ pub enum ErrorKind {
     InvalidPolicy,
     /// The base directory, or the selected environment's directory, is missing.
     MissingLayer,
+    /// A table outside `[mpsc_channels]` (the guide's anti-pattern 5: a missing prefix).
+    WrongPrefix,
+    /// A table that is both a channel and a component, or a channel defined twice.
+    Conflict,
+    /// A defaults key that no channel reads.
+    UnusedKey,
+    /// Advice: a channel the `test` environment does not size.
+    MissingTestOverride,
+    /// Advice: a channel larger in `test` than in `production`.
+    TestAboveProduction,
 }
 
-/// One configuration mistake, with where it is and how to fix it.
+/// One configuration mistake (or, in [`Config::warnings`](crate::Config::warnings), one piece
+/// of advice), with where it is and how to fix it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct ConfigError {
     /// What kind of mistake.

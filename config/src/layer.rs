@@ -53,10 +53,27 @@ impl Setting {
     }
 }
 
+/// One TOML document read into settings.
+#[derive(Debug, Default)]
+pub(crate) struct Parsed {
+    /// Under `[mpsc_channels]`, table paths relative to it.
+    pub(crate) inside: Vec<Setting>,
+    /// Anywhere else (the guide's anti-pattern 5: a table that misses the prefix), with full
+    /// table paths.
+    pub(crate) outside: Vec<Setting>,
+}
+
 /// Reads one TOML document (`path` names it in sources) into settings.
-pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Vec<Setting>, ConfigError> {
+pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Parsed, ConfigError> {
     let path: Arc<str> = Arc::from(path);
-    let line_of = |offset: usize| text[..offset.min(text.len())].matches('\n').count() + 1;
+    let line_of = |offset: usize| {
+        let end = offset.min(text.len());
+        text.as_bytes()[..end]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1
+    };
     let document = DeTable::parse(text).map_err(|err| ConfigError {
         kind: ErrorKind::InvalidToml,
         file: path.to_string(),
@@ -65,13 +82,28 @@ pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Vec<Setting>, ConfigE
         message: err.message().trim().to_owned(),
         fix: "correct the TOML syntax at that line".to_owned(),
     })?;
-    let mut settings = Vec::new();
-    if let Some(channels) = document.get_ref().get("mpsc_channels") {
-        if let DeValue::Table(table) = channels.get_ref() {
-            walk(table, &mut Vec::new(), &path, &line_of, &mut settings);
+    let mut parsed = Parsed::default();
+    for (key, value) in document.get_ref().iter() {
+        let name = key.get_ref().to_string();
+        match value.get_ref() {
+            DeValue::Table(table) if name == "mpsc_channels" => {
+                walk(table, &mut Vec::new(), &path, &line_of, &mut parsed.inside);
+            }
+            DeValue::Table(table) => {
+                walk(table, &mut vec![name], &path, &line_of, &mut parsed.outside);
+            }
+            _ => parsed.outside.push(Setting {
+                table: Vec::new(),
+                key: name,
+                value: Value::Other("a value outside any table"),
+                source: Source::File {
+                    path: Arc::clone(&path),
+                    line: line_of(key.span().start),
+                },
+            }),
         }
     }
-    Ok(settings)
+    Ok(parsed)
 }
 
 fn walk(

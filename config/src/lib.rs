@@ -46,6 +46,7 @@ mod loader;
 pub mod presets;
 mod resolve;
 mod source;
+mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
 pub use loader::{DEFAULT_ENV_PREFIX, DEFAULT_FILE_NAME, Loader};

@@ -7,6 +7,8 @@ use boundflow_core::WaitStrategy;
 use crate::error::{ConfigError, ConfigErrors, ErrorKind};
 use crate::layer::{Value, parse_toml, parse_variables};
 use crate::resolve::{BackendInfo, Config, KNOWN_BACKENDS, Layers};
+use crate::source::Source;
+use crate::validate::located;
 
 /// The default name of the file in `base/` and `environments/<env>/`.
 pub const DEFAULT_FILE_NAME: &str = "mpsc_channels.toml";
@@ -51,6 +53,9 @@ pub struct Loader {
     variables: Option<Vec<(String, String)>>,
     backends: Option<Vec<BackendInfo>>,
     code: Vec<(String, &'static str, Value)>,
+    lenient: bool,
+    /// Whether to compare environments for advice (off for the loads that advice makes).
+    advise: bool,
 }
 
 impl Loader {
@@ -63,6 +68,8 @@ impl Loader {
             variables: None,
             backends: None,
             code: Vec::new(),
+            lenient: false,
+            advise: true,
         }
     }
 
@@ -116,6 +123,13 @@ impl Loader {
     /// as if every feature were on.
     pub fn backends(mut self, backends: impl IntoIterator<Item = BackendInfo>) -> Self {
         self.backends = Some(backends.into_iter().collect());
+        self
+    }
+
+    /// Lenient mode: unknown keys become warnings ([`Config::warnings`]) instead of errors,
+    /// for rolling a newer configuration out to an older binary. Never the default.
+    pub fn lenient(mut self, lenient: bool) -> Self {
+        self.lenient = lenient;
         self
     }
 
@@ -177,14 +191,15 @@ impl Loader {
         });
         let (base, overlay) = self.read_files(environment.as_deref())?;
         let mut layers = Layers::default();
+        layers.lenient = self.lenient;
         let mut errors = Vec::new();
         match parse_toml(&base.0, &base.1) {
-            Ok(settings) => layers.add_base(settings),
+            Ok(parsed) => layers.add_base(parsed),
             Err(err) => errors.push(err),
         }
         if let Some((path, text)) = &overlay {
             match parse_toml(path, text) {
-                Ok(settings) => layers.add_overlay(settings),
+                Ok(parsed) => layers.add_overlay_file(parsed),
                 Err(err) => errors.push(err),
             }
         }
@@ -197,7 +212,12 @@ impl Loader {
         }
         let backends = self.backends.clone().unwrap_or_else(all_backends);
         match layers.resolve(environment, &backends) {
-            Ok(config) if errors.is_empty() => Ok(config),
+            Ok(mut config) if errors.is_empty() => {
+                if self.advise {
+                    self.advise_on_environments(&mut config);
+                }
+                Ok(config)
+            }
             Ok(_) => Err(ConfigErrors(errors)),
             Err(mut more) => {
                 errors.append(&mut more);
@@ -261,6 +281,76 @@ impl Loader {
             _ => None,
         };
         Ok(((base_name.display().to_string(), base), overlay))
+    }
+}
+
+impl Loader {
+    /// The guide's advice, comparing environments present on disk: a channel `test` does not
+    /// size, and a channel larger in `test` than in `production`.
+    fn advise_on_environments(&self, config: &mut Config) {
+        let Files::Dir(dir) = &self.files else {
+            return;
+        };
+        let load = |env: &str| {
+            let mut loader = Loader::from_dir(dir)
+                .environment(env)
+                .file_name(self.file_name.clone())
+                .variables(Vec::<(String, String)>::new())
+                .lenient(true);
+            loader.backends = self.backends.clone();
+            loader.advise = false;
+            loader.load().ok()
+        };
+        let present = |env: &str| {
+            dir.join("environments")
+                .join(env)
+                .join(&self.file_name)
+                .is_file()
+        };
+        let test = if present("test") { load("test") } else { None };
+        let production = if present("production") {
+            load("production")
+        } else {
+            None
+        };
+        let Some(test) = test else {
+            return;
+        };
+        for channel in &test.channels {
+            let overridden = matches!(&channel.capacity.source, Source::File { path, .. } if path.contains("environments"));
+            if !overridden {
+                config.warnings.push(located(
+                    ErrorKind::MissingTestOverride,
+                    &channel.capacity.source,
+                    &format!("{}.buffer_size", channel.name),
+                    format!(
+                        "channel `{}` has no override in the `test` environment",
+                        channel.name
+                    ),
+                    "size it smaller in environments/test so tests see backpressure early"
+                        .to_owned(),
+                ));
+            }
+            let larger = production
+                .as_ref()
+                .and_then(|p| p.channel(&channel.name))
+                .filter(|p| channel.capacity.value > p.capacity.value);
+            if let Some(prod) = larger {
+                config.warnings.push(located(
+                    ErrorKind::TestAboveProduction,
+                    &channel.capacity.source,
+                    &format!("{}.buffer_size", channel.name),
+                    format!(
+                        "channel `{}` holds {} in test but {} in production ({})",
+                        channel.name,
+                        channel.capacity.value,
+                        prod.capacity.value,
+                        prod.capacity.source
+                    ),
+                    "make test no larger than production".to_owned(),
+                ));
+            }
+        }
     }
 }
 

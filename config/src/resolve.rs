@@ -8,8 +8,9 @@ use boundflow_core::{OverflowPolicy, RetryPolicy, WaitStrategy};
 use serde::Serialize;
 
 use crate::error::{ConfigError, ErrorKind};
-use crate::layer::{Setting, Value};
+use crate::layer::{Parsed, Setting, Value};
 use crate::source::{Source, Sourced};
+use crate::validate::{both_kinds, located, outside_tables, suggest};
 
 /// A backend compiled into the binary, as the facade describes it to the loader.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -128,26 +129,20 @@ pub(crate) struct Layers {
     channels: BTreeMap<(String, Field), Vec<Candidate>>,
     defaults: BTreeMap<&'static str, Vec<Candidate>>,
     pub(crate) errors: Vec<ConfigError>,
+    /// Advice, and (in lenient mode) unknown keys.
+    pub(crate) warnings: Vec<ConfigError>,
+    /// Unknown keys are warnings, not errors (rolling a newer config out to an older binary).
+    pub(crate) lenient: bool,
 }
 
 fn error(kind: ErrorKind, source: &Source, key: &str, message: String, fix: String) -> ConfigError {
-    let (file, line) = match source {
-        Source::File { path, line } => (path.to_string(), Some(*line)),
-        other => (other.to_string(), None),
-    };
-    ConfigError {
-        kind,
-        file,
-        line,
-        key: key.to_owned(),
-        message,
-        fix,
-    }
+    located(kind, source, key, message, fix)
 }
 
 impl Layers {
     /// Adds the base layer: it defines the channels.
-    pub(crate) fn add_base(&mut self, settings: Vec<Setting>) {
+    pub(crate) fn add_base(&mut self, parsed: Parsed) {
+        let settings = self.structural_checks(parsed);
         for setting in &settings {
             if setting.key == "buffer_size"
                 && setting.table.first().map(String::as_str) != Some("overflow_policy")
@@ -155,15 +150,47 @@ impl Layers {
                 self.channel_tables.insert(setting.table.join("."));
             }
         }
+        let mut defined: BTreeMap<String, Source> = BTreeMap::new();
         for setting in settings {
             if let Some(Target::Channel(name, Field::BufferSize)) = self.classify(&setting) {
+                if let Some(first) = defined.get(&name) {
+                    self.errors.push(error(
+                        ErrorKind::Conflict,
+                        &setting.source,
+                        &setting.key_path(),
+                        format!("channel `{name}` is defined twice: here and at {first}"),
+                        "keep one: either the component key <purpose>_buffer_size or the channel table's buffer_size".to_owned(),
+                    ));
+                    continue;
+                }
+                defined.insert(name.clone(), setting.source.clone());
                 self.base_channels.insert(name);
             }
             self.add_classified(setting, true);
         }
     }
 
-    /// Adds a layer that may only change what the base defines (overlay, variables, code).
+    /// Adds an overlay file: it may only change what the base defines.
+    pub(crate) fn add_overlay_file(&mut self, parsed: Parsed) {
+        let settings = self.structural_checks(parsed);
+        self.add_overlay(settings);
+    }
+
+    /// Reports tables outside `[mpsc_channels]` and tables of both kinds; returns the settings
+    /// left to classify.
+    fn structural_checks(&mut self, parsed: Parsed) -> Vec<Setting> {
+        self.errors.extend(outside_tables(&parsed.outside));
+        let conflicts = both_kinds(&parsed.inside);
+        let conflicting: Vec<String> = conflicts.iter().map(|e| e.key.clone()).collect();
+        self.errors.extend(conflicts);
+        parsed
+            .inside
+            .into_iter()
+            .filter(|s| !conflicting.contains(&s.key_path()))
+            .collect()
+    }
+
+    /// Adds a layer that may only change what the base defines (variables, code).
     pub(crate) fn add_overlay(&mut self, settings: Vec<Setting>) {
         for setting in settings {
             self.add_classified(setting, false);
@@ -201,14 +228,18 @@ impl Layers {
                 .push((setting.value, setting.source)),
             Some(Target::Channel(name, field)) => {
                 if !is_base && !self.base_channels.contains(&name) {
+                    let fix = match suggest(&name, self.base_channels.iter().map(String::as_str)) {
+                        Some(near) => format!("did you mean channel `{near}`? An overlay or variable only changes channels the base defines"),
+                        None => "define it (its buffer size) in base/mpsc_channels.toml, or correct the \
+                                 name: an overlay or variable only changes channels the base defines"
+                            .to_owned(),
+                    };
                     self.errors.push(error(
                         ErrorKind::UnknownChannel,
                         &setting.source,
                         &setting.key_path(),
                         format!("channel `{name}` is not defined in the base configuration"),
-                        "define it (its buffer size) in base/mpsc_channels.toml, or correct the \
-                         name: an overlay or variable only changes channels the base defines"
-                            .to_owned(),
+                        fix,
                     ));
                     return;
                 }
@@ -217,13 +248,60 @@ impl Layers {
                     .or_default()
                     .push((setting.value, setting.source));
             }
-            None => self.errors.push(error(
-                ErrorKind::UnknownKey,
-                &setting.source,
-                &setting.key_path(),
-                "boundflow does not know this key".to_owned(),
-                known_keys_hint(&setting),
-            )),
+            None => {
+                let unknown = error(
+                    ErrorKind::UnknownKey,
+                    &setting.source,
+                    &setting.key_path(),
+                    "boundflow does not know this key".to_owned(),
+                    self.unknown_key_fix(&setting),
+                );
+                if self.lenient {
+                    self.warnings.push(unknown);
+                } else {
+                    self.errors.push(unknown);
+                }
+            }
+        }
+    }
+
+    /// "Did you mean …" for a key no rule takes, else the keys that table takes.
+    fn unknown_key_fix(&self, setting: &Setting) -> String {
+        let table = setting.table.join(".");
+        let candidates: Vec<String> =
+            if setting.table.first().map(String::as_str) == Some("overflow_policy") {
+                let prefix = setting.table[1..].join(".");
+                DEFAULT_KEYS
+                    .iter()
+                    .filter_map(|k| {
+                        if prefix.is_empty() {
+                            Some((*k).to_owned())
+                        } else {
+                            k.strip_prefix(&format!("{prefix}.")).map(str::to_owned)
+                        }
+                    })
+                    .collect()
+            } else if self.channel_tables.contains(&table) {
+                Field::ALL
+                    .iter()
+                    .map(|f| f.table_key().to_owned())
+                    .collect()
+            } else {
+                let purposes = self.base_channels.iter().filter_map(|name| {
+                    let (parent, purpose) = name.rsplit_once('.').unwrap_or(("", name));
+                    (parent == table).then_some(purpose)
+                });
+                purposes
+                    .flat_map(|purpose| {
+                        Field::ALL
+                            .iter()
+                            .map(move |f| format!("{purpose}{}", f.suffix()))
+                    })
+                    .collect()
+            };
+        match suggest(&setting.key, candidates.iter().map(String::as_str)) {
+            Some(near) => format!("did you mean `{near}`?"),
+            None => known_keys_hint(setting),
         }
     }
 
@@ -380,6 +458,8 @@ pub struct Config {
     pub defaults: Defaults,
     /// File values replaced by environment variables.
     pub shadowed: Vec<Shadowed>,
+    /// Advice (and, in lenient mode, unknown keys): worth reading, not fatal.
+    pub warnings: Vec<ConfigError>,
 }
 
 impl Config {
@@ -406,15 +486,15 @@ impl Reader<'_> {
     }
 
     fn integer(&mut self, c: &Candidate, key: &str, min: i64, max: i64) -> Option<i64> {
+        let fix = if max == i64::MAX {
+            format!("use a whole number of at least {min}")
+        } else {
+            format!("use a whole number from {min} to {max}")
+        };
         match &c.0 {
             Value::Integer(n) if (min..=max).contains(n) => Some(*n),
             Value::Integer(n) => {
-                self.bad(
-                    &c.1,
-                    key,
-                    format!("{n} is out of range"),
-                    &format!("use a whole number from {min} to {max}"),
-                );
+                self.bad(&c.1, key, format!("{n} is out of range"), &fix);
                 None
             }
             other => {
@@ -422,7 +502,7 @@ impl Reader<'_> {
                     &c.1,
                     key,
                     format!("expected a whole number, found {}", other.type_name()),
-                    &format!("use a whole number from {min} to {max}"),
+                    &fix,
                 );
                 None
             }
@@ -502,16 +582,18 @@ impl Layers {
         let shadowed = self.shadowed();
         let defaults = self.defaults(&mut errors);
         let names: Vec<String> = self.base_channels.iter().cloned().collect();
-        let channels = names
+        let channels: Vec<ChannelSettings> = names
             .into_iter()
             .filter_map(|name| self.channel(name, &defaults, backends, &mut errors))
             .collect();
+        check_defaults(&defaults, &channels, &self.channels, &mut errors);
         if errors.is_empty() {
             Ok(Config {
                 environment,
                 channels,
                 defaults,
                 shadowed,
+                warnings: std::mem::take(&mut self.warnings),
             })
         } else {
             Err(errors)
@@ -862,5 +944,70 @@ fn check_policy(
             "use flume, crossbeam or async_channel for this channel, or another policy".to_owned(),
         ),
         _ => {}
+    }
+}
+
+/// Thresholds that contradict each other, and defaults keys that no channel reads.
+fn check_defaults(
+    defaults: &Defaults,
+    channels: &[ChannelSettings],
+    own: &BTreeMap<(String, Field), Vec<Candidate>>,
+    errors: &mut Vec<ConfigError>,
+) {
+    let key = |k: &str| format!("mpsc_channels.overflow_policy.{k}");
+    if defaults.recover_threshold.value >= defaults.log_warning_threshold.value {
+        errors.push(error(
+            ErrorKind::InvalidValue,
+            &defaults.recover_threshold.source,
+            &key("recover_threshold"),
+            format!(
+                "recover_threshold {} is not below log_warning_threshold {}: a warned channel could never recover",
+                defaults.recover_threshold.value, defaults.log_warning_threshold.value
+            ),
+            "set recover_threshold below log_warning_threshold (defaults 0.6 and 0.8)".to_owned(),
+        ));
+    }
+    let reads = |field: Field, policies: &[&str]| {
+        channels.iter().any(|c| {
+            policies.contains(&c.overflow.value.as_str())
+                && !own.contains_key(&(c.name.clone(), field))
+        })
+    };
+    let mut unused = |source: &Source, k: &str, readers: &str| {
+        if source.is_file() || matches!(source, Source::Env { .. }) {
+            errors.push(error(
+                ErrorKind::UnusedKey,
+                source,
+                &key(k),
+                format!("no channel reads this default: it is read only by {readers} channels that set no value of their own"),
+                "remove it, or give a channel that policy".to_owned(),
+            ));
+        }
+    };
+    if let Some(timeout) = &defaults.send_timeout_ms {
+        if !reads(Field::SendTimeoutMs, &["timeout", "retry"]) {
+            unused(&timeout.source, "send_timeout_ms", "`timeout` and `retry`");
+        }
+    }
+    for (value, field, k) in [
+        (
+            &defaults.retry_max_attempts.source,
+            Field::RetryMaxAttempts,
+            "retry_max_attempts",
+        ),
+        (
+            &defaults.retry_initial_backoff_ms.source,
+            Field::RetryInitialBackoffMs,
+            "retry_initial_backoff_ms",
+        ),
+        (
+            &defaults.retry_max_backoff_ms.source,
+            Field::RetryMaxBackoffMs,
+            "retry_max_backoff_ms",
+        ),
+    ] {
+        if !reads(field, &["retry"]) {
+            unused(value, k, "`retry`");
+        }
     }
 }
