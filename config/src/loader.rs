@@ -140,8 +140,7 @@ impl Loader {
 
     /// Sets a channel's capacity in code (the highest precedence).
     pub fn set_capacity(self, channel: &str, capacity: usize) -> Self {
-        let value = i64::try_from(capacity).map_or(Value::Other("too large"), Value::Integer);
-        self.set(channel, "buffer_size", value)
+        self.set(channel, "buffer_size", whole_number(capacity))
     }
 
     /// Sets a channel's backend in code.
@@ -156,8 +155,7 @@ impl Loader {
 
     /// Sets a channel's send timeout in code.
     pub fn set_send_timeout_ms(self, channel: &str, millis: u64) -> Self {
-        let value = i64::try_from(millis).map_or(Value::Other("too large"), Value::Integer);
-        self.set(channel, "send_timeout_ms", value)
+        self.set(channel, "send_timeout_ms", whole_number(millis))
     }
 
     /// Sets a channel's wait strategy in code.
@@ -352,6 +350,12 @@ impl Loader {
             }
         }
     }
+}
+
+/// A number set in code, as the value a file would hold.
+fn whole_number(n: impl TryInto<i64>) -> Value {
+    n.try_into()
+        .map_or(Value::Other("too large"), Value::Integer)
 }
 
 /// Every backend, as if all features were on (the facade passes the real list).

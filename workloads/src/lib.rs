@@ -164,39 +164,23 @@ impl SlowConsumer {
 pub fn try_pairs(kind: &str, iterations: u64) -> Option<u64> {
     use boundflow::{AsyncChannel as AsyncChannelBackend, Crossbeam, Flume, Tokio};
     const CAPACITY: usize = 64;
+    // The raw ends differ in type (tokio's receiver needs `&mut`), so one macro, not a fn.
+    macro_rules! raw {
+        ($channel:expr) => {{
+            #[allow(unused_mut)]
+            let (tx, mut rx) = $channel;
+            pairs(
+                iterations,
+                |i| tx.try_send(i).expect("room"),
+                || rx.try_recv().expect("queued"),
+            )
+        }};
+    }
     Some(match kind {
-        "tokio/raw" => {
-            let (tx, mut rx) = tokio::sync::mpsc::channel(CAPACITY);
-            pairs(
-                iterations,
-                |i| tx.try_send(i).expect("room"),
-                || rx.try_recv().expect("queued"),
-            )
-        }
-        "flume/raw" => {
-            let (tx, rx) = flume::bounded(CAPACITY);
-            pairs(
-                iterations,
-                |i| tx.try_send(i).expect("room"),
-                || rx.try_recv().expect("queued"),
-            )
-        }
-        "crossbeam/raw" => {
-            let (tx, rx) = crossbeam_channel::bounded(CAPACITY);
-            pairs(
-                iterations,
-                |i| tx.try_send(i).expect("room"),
-                || rx.try_recv().expect("queued"),
-            )
-        }
-        "async_channel/raw" => {
-            let (tx, rx) = async_channel::bounded(CAPACITY);
-            pairs(
-                iterations,
-                |i| tx.try_send(i).expect("room"),
-                || rx.try_recv().expect("queued"),
-            )
-        }
+        "tokio/raw" => raw!(tokio::sync::mpsc::channel(CAPACITY)),
+        "flume/raw" => raw!(flume::bounded(CAPACITY)),
+        "crossbeam/raw" => raw!(crossbeam_channel::bounded(CAPACITY)),
+        "async_channel/raw" => raw!(async_channel::bounded(CAPACITY)),
         "tokio/boundflow" => boundflow_pairs::<Tokio>(CAPACITY, iterations),
         "flume/boundflow" => boundflow_pairs::<Flume>(CAPACITY, iterations),
         "crossbeam/boundflow" => boundflow_pairs::<Crossbeam>(CAPACITY, iterations),
