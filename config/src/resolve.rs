@@ -135,10 +135,6 @@ pub(crate) struct Layers {
     pub(crate) lenient: bool,
 }
 
-fn error(kind: ErrorKind, source: &Source, key: &str, message: String, fix: String) -> ConfigError {
-    located(kind, source, key, message, fix)
-}
-
 impl Layers {
     /// Adds the base layer: it defines the channels.
     pub(crate) fn add_base(&mut self, parsed: Parsed) {
@@ -154,7 +150,7 @@ impl Layers {
         for setting in settings {
             if let Some(Target::Channel(name, Field::BufferSize)) = self.classify(&setting) {
                 if let Some(first) = defined.get(&name) {
-                    self.errors.push(error(
+                    self.errors.push(located(
                         ErrorKind::Conflict,
                         &setting.source,
                         &setting.key_path(),
@@ -234,7 +230,7 @@ impl Layers {
                                  name: an overlay or variable only changes channels the base defines"
                             .to_owned(),
                     };
-                    self.errors.push(error(
+                    self.errors.push(located(
                         ErrorKind::UnknownChannel,
                         &setting.source,
                         &setting.key_path(),
@@ -249,7 +245,7 @@ impl Layers {
                     .push((setting.value, setting.source));
             }
             None => {
-                let unknown = error(
+                let unknown = located(
                     ErrorKind::UnknownKey,
                     &setting.source,
                     &setting.key_path(),
@@ -476,7 +472,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn bad(&mut self, source: &Source, key: &str, message: String, fix: &str) {
-        self.errors.push(error(
+        self.errors.push(located(
             ErrorKind::InvalidValue,
             source,
             key,
@@ -891,7 +887,7 @@ fn check_backend<'b>(
             format!("use one of: {}", compiled.join(", ")),
         ),
     };
-    read.errors.push(error(
+    read.errors.push(located(
         ErrorKind::UnknownBackend,
         &backend.source,
         key,
@@ -913,7 +909,7 @@ fn check_policy(
     let key = format!("{name}.overflow");
     let mut invalid = |source: &Source, key: &str, message: String, fix: String| {
         read.errors
-            .push(error(ErrorKind::InvalidPolicy, source, key, message, fix));
+            .push(located(ErrorKind::InvalidPolicy, source, key, message, fix));
     };
     match overflow.value.as_str() {
         "timeout" if send_timeout_ms.is_none() => invalid(
@@ -956,7 +952,7 @@ fn check_defaults(
 ) {
     let key = |k: &str| format!("mpsc_channels.overflow_policy.{k}");
     if defaults.recover_threshold.value >= defaults.log_warning_threshold.value {
-        errors.push(error(
+        errors.push(located(
             ErrorKind::InvalidValue,
             &defaults.recover_threshold.source,
             &key("recover_threshold"),
@@ -975,7 +971,7 @@ fn check_defaults(
     };
     let mut unused = |source: &Source, k: &str, readers: &str| {
         if source.is_file() || matches!(source, Source::Env { .. }) {
-            errors.push(error(
+            errors.push(located(
                 ErrorKind::UnusedKey,
                 source,
                 &key(k),

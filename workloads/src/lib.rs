@@ -104,16 +104,7 @@ pub fn run_slow_consumer<C: BlockingChannel>(
     let per = workload.per_producer();
     let start_cpu = process_cpu_time();
     let start = Instant::now();
-    let senders: Vec<_> = (0..producers)
-        .map(|_| {
-            let tx = tx.clone();
-            thread::spawn(move || {
-                for i in 0..per {
-                    C::send(&tx, i);
-                }
-            })
-        })
-        .collect();
+    let senders = spawn_producers::<C>(&tx, producers, per);
     drop(tx);
     let consumer_cpu_start = thread_cpu_time();
     let mut due = Instant::now();
@@ -236,11 +227,13 @@ pub trait AsyncChannel {
     fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send;
 }
 
-/// Runs `workload` on OS threads: producers on spawned threads, the consumer on this one.
-pub fn run_blocking<C: BlockingChannel>(workload: &Workload) -> u64 {
-    let (tx, mut rx) = C::make(workload.capacity);
-    let per = workload.per_producer();
-    let producers: Vec<_> = (0..workload.producers)
+/// Spawns `producers` threads, each sending `0..per` on its own clone of `tx`.
+fn spawn_producers<C: BlockingChannel>(
+    tx: &C::Tx,
+    producers: usize,
+    per: u64,
+) -> Vec<thread::JoinHandle<()>> {
+    (0..producers)
         .map(|_| {
             let tx = tx.clone();
             thread::spawn(move || {
@@ -249,7 +242,14 @@ pub fn run_blocking<C: BlockingChannel>(workload: &Workload) -> u64 {
                 }
             })
         })
-        .collect();
+        .collect()
+}
+
+/// Runs `workload` on OS threads: producers on spawned threads, the consumer on this one.
+pub fn run_blocking<C: BlockingChannel>(workload: &Workload) -> u64 {
+    let (tx, mut rx) = C::make(workload.capacity);
+    let per = workload.per_producer();
+    let producers = spawn_producers::<C>(&tx, workload.producers, per);
     drop(tx);
     let mut sum = 0u64;
     while let Some(msg) = C::recv(&mut rx) {
