@@ -8,6 +8,8 @@
 //! | `flume` | no | the [`Flume`](tyalias@Flume) backend |
 //! | `crossbeam` | no | the [`Crossbeam`](tyalias@Crossbeam) backend (crossbeam-channel, with boundflow's own waits for its async path) |
 //! | `async-channel` | no | the [`AsyncChannel`](tyalias@AsyncChannel) backend |
+//! | `tracing` | no | [`TracingObserver`]: saturation warnings (`warn!` on entering and on reminders, `info!` on leaving) through `tracing` |
+//! | `serde` | no | `Serialize` on [`ChannelStats`], [`SendWaitHistogram`] and [`SaturationEvent`] |
 //! | `config` | no | [`config`]: channel sizes, backends and policies from TOML, layered per environment, every value with its source; [`compiled_backends`] tells it which backends this build has |
 //!
 //! Features are additive; each builds alone. Without `tokio`, blocking calls cannot detect a
@@ -23,12 +25,18 @@
 #![forbid(unsafe_code)]
 
 pub use boundflow_core::{
-    BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelPair, ChannelStats,
-    DEFAULT_MAX_CAPACITY, Forced, OverflowPolicy, RawReceiver, RawSender, Receiver, RecvError,
-    RecvTimeoutError, RetryPolicy, RetryPolicyError, SendError, SendTimeoutError, Sender,
-    TryRecvError, TrySendError, WaitStrategy, WaitStrategyError, bounded, channel, notified,
-    runtime, saturation, timer,
+    BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelHandle,
+    ChannelInfo, ChannelPair, ChannelReport, ChannelStats, Clock, DEFAULT_MAX_CAPACITY,
+    DepthProbe, FakeClock, Forced, Observer, OverflowPolicy, Publish, RawReceiver, RawSender,
+    Receiver, RecvError, RecvTimeoutError, RetryPolicy, RetryPolicyError, SEND_WAIT_BOUNDS,
+    SaturationEvent, SaturationKind, SaturationThresholds, SendError, SendTimeoutError,
+    SendWaitHistogram, Sender, SystemClock, ThresholdError, TickThread, TryRecvError,
+    TrySendError, WaitStrategy, WaitStrategyError, WatchError, Watcher, WatcherBuilder,
+    WatcherError, bounded, channel, notified, runtime, saturation, subsystem, timer,
 };
+
+#[cfg(feature = "tracing")]
+pub use boundflow_core::TracingObserver;
 
 #[cfg(feature = "async-channel")]
 pub use boundflow_async_channel::AsyncChannel;

@@ -28,7 +28,7 @@ use std::time::Instant;
 use boundflow_core::runtime::{block_with, park_on};
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
-    BoundedChannel, Capacity, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
+    BoundedChannel, Capacity, DepthProbe, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
     TryRecvError, TrySendError, WaitStrategy, settle_recv, settle_send,
 };
 use crossbeam_utils::CachePadded;
@@ -204,6 +204,20 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
 
     fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    fn depth_probe(&self) -> DepthProbe {
+        // Weak on both: tokio closes when its last strong sender goes, so the probe stops
+        // reading then (the wrapper takes over while the receiver drains).
+        let tx = self.tx.downgrade();
+        let shared = Arc::downgrade(&self.shared);
+        DepthProbe::new(move || {
+            let sender = TokioSender {
+                tx: tx.upgrade()?,
+                shared: shared.upgrade()?,
+            };
+            Some(sender.len())
+        })
     }
 }
 

@@ -1,12 +1,12 @@
 //! Making a monitored channel: name, capacity, policy, backend.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicUsize};
 
 use crate::capacity::{Capacity, DEFAULT_MAX_CAPACITY};
 use crate::channel::BoundedChannel;
 use crate::error::BuildError;
-use crate::monitor::Monitor;
+use crate::channel::RawSender;
+use crate::observer::{ChannelInfo, Observer, Observers};
 use crate::policy::{OverflowPolicy, WaitStrategy};
 use crate::receiver::Receiver;
 use crate::sender::Sender;
@@ -37,6 +37,7 @@ pub struct ChannelBuilder<B> {
     max_capacity: usize,
     policy: OverflowPolicy,
     wait_strategy: WaitStrategy,
+    observers: Observers,
 }
 
 impl<B: BoundedChannel> ChannelBuilder<B> {
@@ -50,6 +51,7 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
             max_capacity: DEFAULT_MAX_CAPACITY,
             policy: OverflowPolicy::Block,
             wait_strategy: WaitStrategy::default(),
+            observers: Observers::default(),
         }
     }
 
@@ -73,6 +75,14 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
         self
     }
 
+    /// Adds an [`Observer`], called on the channel's slow paths (full sends, drops, timeouts,
+    /// saturation changes); several may be added, and are called in that order. With none, the
+    /// channel pays nothing for observers.
+    pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
+        self.observers.push(observer);
+        self
+    }
+
     /// Validates and makes the channel.
     ///
     /// # Errors
@@ -90,17 +100,20 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
                 backend: self.backend.name(),
             });
         }
-        let shared = Arc::new(Shared {
+        let (raw_tx, raw_rx) = self.backend.bounded::<T>(capacity);
+        let info = ChannelInfo {
             name: self.name,
             backend: self.backend.name(),
+            capacity: capacity.get(),
+        };
+        let shared = Arc::new(Shared::new(
+            info,
             capacity,
-            policy: self.policy,
-            wait_strategy: self.wait_strategy,
-            monitor: Monitor::default(),
-            senders: AtomicUsize::new(1),
-            receiver_gone: AtomicBool::new(false),
-        });
-        let (raw_tx, raw_rx) = self.backend.bounded::<T>(capacity);
+            self.policy,
+            self.wait_strategy,
+            self.observers,
+            raw_tx.depth_probe(),
+        ));
         Ok((
             Sender::new(raw_tx, Arc::clone(&shared)),
             Receiver::new(raw_rx, shared),

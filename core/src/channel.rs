@@ -4,7 +4,9 @@
 //! [`Receiver`](crate::Receiver) wrap them, count, and apply the overflow policy. A backend only
 //! moves messages and waits.
 
+use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
@@ -124,6 +126,36 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
 
     /// Whether the receiver has closed or gone away.
     fn is_closed(&self) -> bool;
+
+    /// A reader of this channel's depth (as [`len`](Self::len) counts it) that keeps no
+    /// endpoint alive: the watcher samples channels through it, and a watched channel must
+    /// still close when its senders go. It reads `None` once it cannot read — at the latest
+    /// when every endpoint is gone; a probe that reads through the sending side may stop when
+    /// the last sender goes (the wrapper then derives the depth while the receiver drains).
+    fn depth_probe(&self) -> DepthProbe;
+}
+
+/// Reads a channel's depth without holding any of its endpoints (see
+/// [`RawSender::depth_probe`]).
+#[derive(Clone)]
+pub struct DepthProbe(Arc<dyn Fn() -> Option<usize> + Send + Sync>);
+
+impl DepthProbe {
+    /// A probe that calls `read`; it should hold only weak references to the channel.
+    pub fn new(read: impl Fn() -> Option<usize> + Send + Sync + 'static) -> Self {
+        DepthProbe(Arc::new(read))
+    }
+
+    /// The depth now, or `None` if the probe can no longer read it.
+    pub fn read(&self) -> Option<usize> {
+        (self.0)()
+    }
+}
+
+impl fmt::Debug for DepthProbe {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("DepthProbe(..)")
+    }
 }
 
 /// What [`RawSender::force_send`] did.

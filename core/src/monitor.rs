@@ -13,6 +13,7 @@
 //! yet), and it never reports less than an earlier snapshot did. At quiescence it is exact.
 
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
+use std::time::Duration;
 
 use crate::loom::{AtomicU64, AtomicUsize};
 
@@ -29,6 +30,7 @@ pub(crate) struct SendCounters {
     pub(crate) retries_exhausted: AtomicU64,
     pub(crate) closed_errors: AtomicU64,
     pub(crate) would_deadlock: AtomicU64,
+    pub(crate) send_waits: SendWaitRecorder,
 }
 
 /// Counters written by the receiver.
@@ -46,7 +48,7 @@ pub(crate) struct Monitor {
     pub(crate) send: CachePadded<SendCounters>,
     pub(crate) recv: CachePadded<RecvCounters>,
     /// Written only on slow paths (channel found full) and when stats are read.
-    high_water_mark: CachePadded<AtomicUsize>,
+    high_water: CachePadded<HighWater>,
     /// The largest `sent` reported so far (written only when stats are read).
     sent_reported: CachePadded<AtomicU64>,
 }
@@ -67,28 +69,40 @@ pub(crate) fn bump_exclusive(counter: &AtomicU64) {
     counter.store(counter.load(Relaxed).wrapping_add(1), Release);
 }
 
+/// The largest depths read: ever, and since the watcher's previous tick (which alone resets it).
+#[derive(Debug, Default)]
+struct HighWater {
+    all_time: AtomicUsize,
+    since_tick: AtomicUsize,
+}
+
 impl Monitor {
-    /// Records an observed depth for the high-water mark.
+    /// Records a depth read (a sample, a stats read, or a full send: depth = capacity) for the
+    /// high-water marks.
     pub(crate) fn observe_depth(&self, depth: usize) {
-        if depth > self.high_water_mark.load(Relaxed) {
-            self.high_water_mark.fetch_max(depth, Relaxed);
+        for mark in [&self.high_water.all_time, &self.high_water.since_tick] {
+            if depth > mark.load(Relaxed) {
+                mark.fetch_max(depth, Relaxed);
+            }
         }
     }
 
-    /// Counts messages evicted by `drop_oldest`.
-    pub(crate) fn count_evicted(&self, evicted: usize) {
-        if evicted > 0 {
-            self.send.evicted.fetch_add(evicted as u64, Release);
-        }
+    /// Records how long a send waited for room.
+    pub(crate) fn record_send_wait(&self, waited: Duration) {
+        self.send.send_waits.record(waited);
     }
 
-    /// Counts messages dropped unread because the receiver closed or went away.
-    pub(crate) fn count_discarded(&self, discarded: usize) {
-        if discarded > 0 {
-            self.recv
-                .discarded_at_close
-                .fetch_add(discarded as u64, Release);
-        }
+    /// A snapshot for the watcher's tick: as [`snapshot`](Self::snapshot), and it starts the
+    /// next window of `high_water_since_tick`.
+    pub(crate) fn tick_snapshot(
+        &self,
+        depth: impl FnOnce() -> usize,
+        capacity: usize,
+    ) -> ChannelStats {
+        let mut stats = self.snapshot(depth, capacity);
+        // The snapshot observed the depth it sampled, so the swapped-out mark includes it.
+        stats.high_water_since_tick = self.high_water.since_tick.swap(0, Relaxed);
+        stats
     }
 
     /// Takes a snapshot; `depth` reads the backend's depth, and is called after the counters
@@ -122,8 +136,92 @@ impl Monitor {
             depth,
             capacity,
             saturation: saturation(depth, capacity),
-            high_water_mark: self.high_water_mark.load(Relaxed),
+            high_water_mark: self.high_water.all_time.load(Relaxed),
+            high_water_since_tick: self.high_water.since_tick.load(Relaxed),
+            send_wait: send.send_waits.snapshot(),
         }
+    }
+}
+
+/// The upper bounds of the send-wait histogram's buckets: 1 µs to about 16.8 s by powers of 4
+/// (13 bounds; a 14th bucket holds longer waits).
+pub const SEND_WAIT_BOUNDS: [Duration; 13] = {
+    let mut bounds = [Duration::ZERO; 13];
+    let mut index = 0;
+    let mut micros = 1;
+    while index < bounds.len() {
+        bounds[index] = Duration::from_micros(micros);
+        micros *= 4;
+        index += 1;
+    }
+    bounds
+};
+
+const BUCKETS: usize = SEND_WAIT_BOUNDS.len() + 1;
+
+/// The send-wait histogram's atomics: written only by sends that waited (the slow path).
+#[derive(Debug)]
+pub(crate) struct SendWaitRecorder {
+    buckets: [AtomicU64; BUCKETS],
+    sum_nanos: AtomicU64,
+}
+
+impl Default for SendWaitRecorder {
+    fn default() -> Self {
+        SendWaitRecorder {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            sum_nanos: AtomicU64::new(0),
+        }
+    }
+}
+
+impl SendWaitRecorder {
+    fn record(&self, waited: Duration) {
+        let bucket = SEND_WAIT_BOUNDS
+            .iter()
+            .position(|bound| waited <= *bound)
+            .unwrap_or(BUCKETS - 1);
+        let nanos = u64::try_from(waited.as_nanos()).unwrap_or(u64::MAX);
+        self.sum_nanos.fetch_add(nanos, Relaxed);
+        self.buckets[bucket].fetch_add(1, Relaxed);
+    }
+
+    fn snapshot(&self) -> SendWaitHistogram {
+        let counts: [u64; BUCKETS] = std::array::from_fn(|i| self.buckets[i].load(Relaxed));
+        SendWaitHistogram {
+            counts,
+            count: counts.iter().sum(),
+            sum: Duration::from_nanos(self.sum_nanos.load(Relaxed)),
+        }
+    }
+}
+
+/// How long sends waited for room: only sends that found the channel full and then waited
+/// (the `block`, `timeout` and `retry` policies, `send_timeout*`) are recorded, whatever the
+/// outcome; a send that found room at once is not. Fixed buckets ([`SEND_WAIT_BOUNDS`]), no
+/// allocation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct SendWaitHistogram {
+    /// Waits per bucket (not cumulative): `counts[i]` are the waits longer than bound `i - 1`
+    /// and at most bound `i`; the last holds those longer than every bound.
+    pub counts: [u64; SEND_WAIT_BOUNDS.len() + 1],
+    /// Waits recorded (the sum of `counts`).
+    pub count: u64,
+    /// Their total duration.
+    pub sum: Duration,
+}
+
+impl SendWaitHistogram {
+    /// Cumulative counts as Prometheus buckets: `(Some(upper bound), waits at most that long)`
+    /// per bound, then `(None, count)` for `+Inf`.
+    pub fn cumulative(&self) -> impl Iterator<Item = (Option<Duration>, u64)> + '_ {
+        let bounds = SEND_WAIT_BOUNDS.iter().copied().map(Some).chain([None]);
+        bounds
+            .zip(self.counts.iter().scan(0, |total, count| {
+                *total += count;
+                Some(*total)
+            }))
     }
 }
 
@@ -141,6 +239,7 @@ pub fn saturation(depth: usize, capacity: usize) -> f64 {
 /// `sent == received + depth + evicted + discarded_at_close`; while messages are moving, `sent`
 /// may lag by the messages between the queue and a counter at that instant.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]
 pub struct ChannelStats {
     /// Messages the channel accepted. Not counted per send (a locked increment on every send
@@ -177,8 +276,14 @@ pub struct ChannelStats {
     pub capacity: usize,
     /// `depth / capacity`, in `[0, 1]`.
     pub saturation: f64,
-    /// The largest depth observed (on full sends and when stats were read).
+    /// The largest depth read so far: on full sends (depth = capacity), stats reads and the
+    /// watcher's samples. Peaks between two reads are not seen.
     pub high_water_mark: usize,
+    /// The same since the watcher's previous tick (only a tick starts a new window; without a
+    /// watcher it equals `high_water_mark`).
+    pub high_water_since_tick: usize,
+    /// How long sends waited for room.
+    pub send_wait: SendWaitHistogram,
 }
 
 /// Loom model of the counters' one concurrency claim: `sent`, derived at snapshot time, never

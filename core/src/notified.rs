@@ -57,14 +57,15 @@ use std::task::{Context, Poll, Waker};
 use std::thread;
 use std::time::Instant;
 
-use atomic_waker::AtomicWaker;
 use crossbeam_utils::CachePadded;
 
 use crate::capacity::Capacity;
-use crate::channel::{BoundedChannel, Forced, RawReceiver, RawSender, settle_recv, settle_send};
+use crate::channel::{
+    BoundedChannel, DepthProbe, Forced, RawReceiver, RawSender, settle_recv, settle_send,
+};
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::in_flight;
-use crate::loom::{AtomicBool, AtomicUsize, fence};
+use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker, fence};
 use crate::policy::WaitStrategy;
 use crate::runtime::{block_with, with_thread_waker};
 use crate::timer::with_deadline;
@@ -143,7 +144,7 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
             waiting_senders: WaitingSenders::new(),
             receiver_wait: CachePadded::new(ReceiverWait {
                 waiting: AtomicBool::new(false),
-                waker: AtomicWaker::new(),
+                waker: AtomicWaker::default(),
             }),
         });
         (
@@ -455,6 +456,13 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
 
     fn is_closed(&self) -> bool {
         self.signals.closed.load(Acquire)
+    }
+
+    fn depth_probe(&self) -> DepthProbe {
+        // The shared state holds a clone of the queue's receiving end, not a sending one, and
+        // this adaptor closes by its own flag: a probe holding it a moment keeps nothing open.
+        let signals = Arc::downgrade(&self.signals);
+        DepthProbe::new(move || signals.upgrade().map(|signals| Q::len(&signals.rx)))
     }
 }
 

@@ -4,7 +4,6 @@ use std::fmt;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::fence;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
@@ -13,7 +12,9 @@ use futures_core::stream::FusedStream;
 
 use crate::channel::{BoundedChannel, RawReceiver};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
-use crate::monitor::{ChannelStats, bump, bump_exclusive};
+use crate::handle::ChannelHandle;
+use crate::loom::fence;
+use crate::monitor::{ChannelStats, bump_exclusive};
 use crate::shared::{Shared, deadline_after};
 
 /// The receiving half of a boundflow channel (one consumer).
@@ -150,12 +151,18 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
 
     /// The channel's name (its `channel` metrics label).
     pub fn name(&self) -> &str {
-        &self.shared.name
+        self.shared.info.name()
     }
 
     /// The backend's config name.
     pub fn backend(&self) -> &'static str {
-        self.shared.backend
+        self.shared.info.backend()
+    }
+
+    /// A handle on the channel's identity and counters that keeps no endpoint alive: what a
+    /// [`Watcher`](crate::Watcher) watches.
+    pub fn handle(&self) -> ChannelHandle {
+        ChannelHandle::new(Arc::clone(&self.shared))
     }
 
     /// A snapshot of the channel's counters and depth.
@@ -173,8 +180,8 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     fn count(&mut self, result: Result<T, RecvTimeoutError>) -> Result<T, RecvTimeoutError> {
         match &result {
             Ok(_) => self.count_received(),
-            Err(RecvTimeoutError::Timeout) => bump(&self.shared.monitor.recv.recv_timeouts),
-            Err(RecvTimeoutError::WouldDeadlock) => bump(&self.shared.monitor.recv.would_deadlock),
+            Err(RecvTimeoutError::Timeout) => self.shared.recv_timed_out(),
+            Err(RecvTimeoutError::WouldDeadlock) => self.shared.recv_would_deadlock(),
             Err(RecvTimeoutError::Closed) => {}
         }
         result
@@ -239,15 +246,16 @@ impl<T: Send + 'static, B: BoundedChannel> Drop for Receiver<T, B> {
         while self.raw.try_recv().is_ok() {
             discarded += 1;
         }
-        self.shared.monitor.count_discarded(discarded);
+        self.shared.discarded(discarded);
+        self.shared.endpoint_gone();
     }
 }
 
 impl<T: Send + 'static, B: BoundedChannel> fmt::Debug for Receiver<T, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Receiver")
-            .field("name", &self.shared.name)
-            .field("backend", &self.shared.backend)
+            .field("name", &self.shared.info.name)
+            .field("backend", &self.shared.info.backend)
             .field("capacity", &self.shared.capacity.get())
             .finish_non_exhaustive()
     }

@@ -3,12 +3,13 @@
 use std::fmt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
-use std::sync::atomic::fence;
 use std::time::{Duration, Instant};
 
 use crate::channel::{BoundedChannel, RawSender};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
-use crate::monitor::{ChannelStats, bump};
+use crate::handle::ChannelHandle;
+use crate::loom::fence;
+use crate::monitor::ChannelStats;
 use crate::policy::{OverflowPolicy, RetryPolicy, WaitStrategy};
 use crate::runtime::block;
 use crate::shared::{Shared, deadline_after};
@@ -51,11 +52,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
         match self.raw.try_send(msg) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(msg)) => {
-                self.count_full();
+                self.shared.full();
                 Err(TrySendError::Full(msg))
             }
             Err(TrySendError::Closed(msg)) => {
-                bump(&self.shared.monitor.send.closed_errors);
+                self.shared.closed_error();
                 Err(TrySendError::Closed(msg))
             }
         }
@@ -75,12 +76,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
             FirstTry::Done(result) => return result,
             FirstTry::Full(msg) => msg,
         };
-        match self.shared.policy {
-            OverflowPolicy::Block => self.finish(self.raw.send_until(msg, None).await),
-            OverflowPolicy::Timeout(wait) => {
-                self.finish(self.raw.send_until(msg, deadline_after(wait)).await)
-            }
+        let deadline = match self.shared.policy {
+            OverflowPolicy::Block => None,
+            OverflowPolicy::Timeout(wait) => deadline_after(wait),
             OverflowPolicy::Retry(retry) => {
+                let started = Instant::now();
                 let mut schedule = RetrySchedule::new(retry);
                 let mut msg = msg;
                 while let Some(pause) = schedule.next_pause() {
@@ -89,15 +89,19 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
                         Pause::Until(wake) => timer::sleep_until(wake).await,
                     }
                     msg = match self.retry_once(msg) {
-                        FirstTry::Done(result) => return result,
+                        FirstTry::Done(result) => return self.waited(started, result),
                         FirstTry::Full(msg) => msg,
                     };
                 }
-                Err(self.retries_exhausted(msg))
+                return self.waited(started, Err(self.retries_exhausted(msg)));
             }
-            OverflowPolicy::DropNewest => Err(self.dropped_newest(msg)),
-            OverflowPolicy::DropOldest => self.evict_for(msg).map(drop).map_err(SendError::from),
-        }
+            OverflowPolicy::DropNewest => return Err(self.dropped_newest(msg)),
+            OverflowPolicy::DropOldest => {
+                return self.evict_for(msg).map(drop).map_err(SendError::from);
+            }
+        };
+        let started = Instant::now();
+        self.finish(started, self.raw.send_until(msg, deadline).await)
     }
 
     /// Sends `msg` from any thread, blocking it while the policy waits.
@@ -110,18 +114,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
             FirstTry::Done(result) => return result,
             FirstTry::Full(msg) => msg,
         };
-        match self.shared.policy {
-            OverflowPolicy::Block => self.finish(self.raw.send_blocking_until(
-                msg,
-                None,
-                self.shared.wait_strategy,
-            )),
-            OverflowPolicy::Timeout(wait) => self.finish(self.raw.send_blocking_until(
-                msg,
-                deadline_after(wait),
-                self.shared.wait_strategy,
-            )),
+        let deadline = match self.shared.policy {
+            OverflowPolicy::Block => None,
+            OverflowPolicy::Timeout(wait) => deadline_after(wait),
             OverflowPolicy::Retry(retry) => {
+                let started = Instant::now();
                 let retried = block(msg, |mut msg| {
                     let mut schedule = RetrySchedule::new(retry);
                     while let Some(pause) = schedule.next_pause() {
@@ -132,20 +129,28 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
                             }
                         }
                         msg = match self.retry_once(msg) {
-                            FirstTry::Done(result) => return result,
+                            FirstTry::Done(result) => return self.waited(started, result),
                             FirstTry::Full(msg) => msg,
                         };
                     }
-                    Err(self.retries_exhausted(msg))
+                    self.waited(started, Err(self.retries_exhausted(msg)))
                 });
-                retried.unwrap_or_else(|msg| {
-                    bump(&self.shared.monitor.send.would_deadlock);
+                return retried.unwrap_or_else(|msg| {
+                    self.shared.send_would_deadlock();
                     Err(SendError::WouldDeadlock(msg))
-                })
+                });
             }
-            OverflowPolicy::DropNewest => Err(self.dropped_newest(msg)),
-            OverflowPolicy::DropOldest => self.evict_for(msg).map(drop).map_err(SendError::from),
-        }
+            OverflowPolicy::DropNewest => return Err(self.dropped_newest(msg)),
+            OverflowPolicy::DropOldest => {
+                return self.evict_for(msg).map(drop).map_err(SendError::from);
+            }
+        };
+        let started = Instant::now();
+        self.finish(
+            started,
+            self.raw
+                .send_blocking_until(msg, deadline, self.shared.wait_strategy),
+        )
     }
 
     /// Sends `msg`, waiting at most `wait` for room, whatever the channel's policy.
@@ -159,9 +164,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     pub async fn send_timeout(&self, msg: T, wait: Duration) -> Result<(), SendTimeoutError<T>> {
         match self.first_try(msg) {
             FirstTry::Done(result) => result.map_err(timeout_error),
-            FirstTry::Full(msg) => self
-                .finish(self.raw.send_until(msg, deadline_after(wait)).await)
-                .map_err(timeout_error),
+            FirstTry::Full(msg) => {
+                let started = Instant::now();
+                let sent = self.raw.send_until(msg, deadline_after(wait)).await;
+                self.finish(started, sent).map_err(timeout_error)
+            }
         }
     }
 
@@ -173,13 +180,15 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     pub fn send_timeout_blocking(&self, msg: T, wait: Duration) -> Result<(), SendTimeoutError<T>> {
         match self.first_try(msg) {
             FirstTry::Done(result) => result.map_err(timeout_error),
-            FirstTry::Full(msg) => self
-                .finish(self.raw.send_blocking_until(
+            FirstTry::Full(msg) => {
+                let started = Instant::now();
+                let sent = self.raw.send_blocking_until(
                     msg,
                     deadline_after(wait),
                     self.shared.wait_strategy,
-                ))
-                .map_err(timeout_error),
+                );
+                self.finish(started, sent).map_err(timeout_error)
+            }
         }
     }
 
@@ -220,12 +229,18 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
 
     /// The channel's name (its `channel` metrics label).
     pub fn name(&self) -> &str {
-        &self.shared.name
+        self.shared.info.name()
     }
 
     /// The backend's config name.
     pub fn backend(&self) -> &'static str {
-        self.shared.backend
+        self.shared.info.backend()
+    }
+
+    /// A handle on the channel's identity and counters that keeps no endpoint alive: what a
+    /// [`Watcher`](crate::Watcher) watches.
+    pub fn handle(&self) -> ChannelHandle {
+        ChannelHandle::new(Arc::clone(&self.shared))
     }
 
     /// The channel's overflow policy.
@@ -245,15 +260,6 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
             .snapshot(|| self.raw.len(), self.shared.capacity.get())
     }
 
-    /// The slow path's bookkeeping: a full event, and the high-water mark is now the capacity.
-    #[cold]
-    fn count_full(&self) {
-        bump(&self.shared.monitor.send.full_events);
-        self.shared
-            .monitor
-            .observe_depth(self.shared.capacity.get());
-    }
-
     fn first_try(&self, msg: T) -> FirstTry<T> {
         match self.try_send(msg) {
             Ok(()) => FirstTry::Done(Ok(())),
@@ -264,11 +270,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
 
     /// A later attempt of the same send: counted as a retry, not as another full event.
     fn retry_once(&self, msg: T) -> FirstTry<T> {
-        bump(&self.shared.monitor.send.retries);
+        self.shared.retried();
         match self.raw.try_send(msg) {
             Ok(()) => FirstTry::Done(Ok(())),
             Err(TrySendError::Closed(msg)) => {
-                bump(&self.shared.monitor.send.closed_errors);
+                self.shared.closed_error();
                 FirstTry::Done(Err(SendError::Closed(msg)))
             }
             Err(TrySendError::Full(msg)) => FirstTry::Full(msg),
@@ -278,14 +284,14 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// `retry` gave up: counted, and the message handed back.
     #[cold]
     fn retries_exhausted(&self, msg: T) -> SendError<T> {
-        bump(&self.shared.monitor.send.retries_exhausted);
+        self.shared.retries_exhausted();
         SendError::Full(msg)
     }
 
     /// `drop_newest` refused the message: counted, and the message handed back.
     #[cold]
     fn dropped_newest(&self, msg: T) -> SendError<T> {
-        bump(&self.shared.monitor.send.dropped_newest);
+        self.shared.dropped_newest();
         SendError::Full(msg)
     }
 
@@ -293,23 +299,39 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// counted; the evictions are counted here).
     fn evict_for(&self, msg: T) -> Result<Option<T>, TrySendError<T>> {
         let forced = self.raw.force_send(msg);
-        self.shared.monitor.count_evicted(forced.evicted);
+        self.shared.evicted(forced.evicted);
         if let Err(TrySendError::Closed(_)) = &forced.outcome {
-            bump(&self.shared.monitor.send.closed_errors);
+            self.shared.closed_error();
         }
         forced.outcome
     }
 
-    /// Counts the outcome of a backend wait.
-    fn finish(&self, result: Result<(), SendTimeoutError<T>>) -> Result<(), SendError<T>> {
-        let counters = &self.shared.monitor.send;
+    /// Counts the outcome of a backend wait that began at `started`, and records the wait
+    /// (one refused with `WouldDeadlock` never waited).
+    fn finish(
+        &self,
+        started: Instant,
+        result: Result<(), SendTimeoutError<T>>,
+    ) -> Result<(), SendError<T>> {
         match &result {
-            Ok(()) => {}
-            Err(SendTimeoutError::Timeout(_)) => bump(&counters.timeouts),
-            Err(SendTimeoutError::Closed(_)) => bump(&counters.closed_errors),
-            Err(SendTimeoutError::WouldDeadlock(_)) => bump(&counters.would_deadlock),
+            Ok(()) => self.shared.send_waited(started),
+            Err(SendTimeoutError::Timeout(_)) => {
+                self.shared.send_waited(started);
+                self.shared.send_timed_out();
+            }
+            Err(SendTimeoutError::Closed(_)) => {
+                self.shared.send_waited(started);
+                self.shared.closed_error();
+            }
+            Err(SendTimeoutError::WouldDeadlock(_)) => self.shared.send_would_deadlock(),
         }
         result.map_err(SendError::from)
+    }
+
+    /// Records the wait of a `retry` send that began at `started`, and passes its outcome on.
+    fn waited(&self, started: Instant, result: Result<(), SendError<T>>) -> Result<(), SendError<T>> {
+        self.shared.send_waited(started);
+        result
     }
 }
 
@@ -374,6 +396,7 @@ fn try_error<T>(err: SendError<T>) -> TrySendError<T> {
 impl<T: Send + 'static, B: BoundedChannel> Clone for Sender<T, B> {
     fn clone(&self) -> Self {
         self.shared.senders.fetch_add(1, Relaxed);
+        self.shared.endpoint_added();
         Sender {
             raw: self.raw.clone(),
             shared: Arc::clone(&self.shared),
@@ -384,21 +407,25 @@ impl<T: Send + 'static, B: BoundedChannel> Clone for Sender<T, B> {
 impl<T: Send + 'static, B: BoundedChannel> Drop for Sender<T, B> {
     fn drop(&mut self) {
         let last = self.shared.senders.fetch_sub(1, AcqRel) == 1;
+        if last {
+            self.shared.last_sender_going(self.raw.len());
+        }
         fence(SeqCst);
         // A send that raced the receiver's final drain may have left a message behind; the last
         // sender counts it (the receiver set `receiver_gone` before draining).
         if last && self.shared.receiver_gone.load(SeqCst) {
             let stranded = self.raw.discard_queued();
-            self.shared.monitor.count_discarded(stranded);
+            self.shared.discarded(stranded);
         }
+        self.shared.endpoint_gone();
     }
 }
 
 impl<T: Send + 'static, B: BoundedChannel> fmt::Debug for Sender<T, B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Sender")
-            .field("name", &self.shared.name)
-            .field("backend", &self.shared.backend)
+            .field("name", &self.shared.info.name)
+            .field("backend", &self.shared.info.backend)
             .field("capacity", &self.shared.capacity.get())
             .field("policy", &self.shared.policy)
             .finish_non_exhaustive()
