@@ -1,0 +1,319 @@
+//! Loom models of the monitored wrapper itself — `Sender`/`Receiver` over the [`Notified`]
+//! adaptor — on a tiny loom-instrumented queue that exists only here. Run with
+//! `RUSTFLAGS="--cfg boundflow_loom" CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo
+//! test -p boundflow-core --release --lib loom`.
+//!
+//! Only the `try_*` paths (and policy sends that never wait: `drop_newest`, `drop_oldest`)
+//! run here: no timer, no thread parking. Every check is against counts the model keeps
+//! itself — what its senders were told, what its receiver took, the queue's own length — not
+//! against the formulas the monitor uses.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::task::{Context, Poll, Wake, Waker};
+
+use futures_core::Stream;
+use loom::sync::Mutex;
+use loom::sync::atomic::{AtomicBool, AtomicUsize};
+use loom::thread;
+
+use crate::notified::{Notified, TryQueue};
+use crate::{ChannelBuilder, OverflowPolicy, Receiver, Sender, TryRecvError, TrySendError};
+
+loom::lazy_static! {
+    /// The longest the model's queue has ever been (per explored execution).
+    static ref LONGEST: AtomicUsize = AtomicUsize::new(0);
+}
+
+/// A bounded queue like the real ones where it matters here: the data sits behind a lock, but
+/// a pop decides that it is empty from a published count and a closed flag (Acquire loads,
+/// no lock), as lock-free queues do — so a missing fence in the wake-up protocols shows. A push
+/// publishes before it unlocks, so a contended push never spins on a stale count.
+#[derive(Debug, Clone, Copy, Default)]
+struct LoomQueue;
+
+struct Inner<T> {
+    items: Mutex<VecDeque<T>>,
+    published: AtomicUsize,
+    /// Written under the lock (so close is exact), read without it by a pop.
+    closed: AtomicBool,
+    capacity: usize,
+}
+
+struct End<T>(Arc<Inner<T>>);
+
+impl<T> Clone for End<T> {
+    fn clone(&self) -> Self {
+        End(Arc::clone(&self.0))
+    }
+}
+
+impl TryQueue for LoomQueue {
+    type Tx<T: Send + 'static> = End<T>;
+    type Rx<T: Send + 'static> = End<T>;
+
+    const NAME: &'static str = "loom";
+    const EXACT_CLOSE: bool = true;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (End<T>, End<T>) {
+        let inner = Arc::new(Inner {
+            items: Mutex::new(VecDeque::new()),
+            published: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+            capacity,
+        });
+        (End(Arc::clone(&inner)), End(inner))
+    }
+
+    fn push<T: Send + 'static>(tx: &End<T>, msg: T) -> Result<(), TrySendError<T>> {
+        let mut items = tx.0.items.lock().unwrap();
+        if tx.0.closed.load(Relaxed) {
+            return Err(TrySendError::Closed(msg));
+        }
+        if items.len() >= tx.0.capacity {
+            return Err(TrySendError::Full(msg));
+        }
+        items.push_back(msg);
+        LONGEST.fetch_max(items.len(), Relaxed);
+        tx.0.published.fetch_add(1, Release);
+        Ok(())
+    }
+
+    fn pop<T: Send + 'static>(rx: &End<T>) -> Result<T, TryRecvError> {
+        if rx.0.published.load(Acquire) == 0 && !rx.0.closed.load(Acquire) {
+            return Err(TryRecvError::Empty);
+        }
+        let mut items = rx.0.items.lock().unwrap();
+        match items.pop_front() {
+            Some(msg) => {
+                rx.0.published.fetch_sub(1, Release);
+                Ok(msg)
+            }
+            None if rx.0.closed.load(Relaxed) => Err(TryRecvError::Closed),
+            None => Err(TryRecvError::Empty),
+        }
+    }
+
+    fn len<T: Send + 'static>(rx: &End<T>) -> usize {
+        rx.0.published.load(Acquire)
+    }
+
+    fn close<T: Send + 'static>(rx: &End<T>) {
+        let _items = rx.0.items.lock().unwrap();
+        rx.0.closed.store(true, Release);
+    }
+}
+
+type Tx = Sender<u32, Notified<LoomQueue>>;
+type Rx = Receiver<u32, Notified<LoomQueue>>;
+
+fn channel(capacity: usize, policy: OverflowPolicy) -> (Tx, Rx) {
+    ChannelBuilder::new(Notified(LoomQueue), "loom.model", capacity)
+        .policy(policy)
+        .build::<u32>()
+        .unwrap()
+}
+
+/// What one model sender was told.
+#[derive(Debug, Default, Clone, Copy)]
+struct Told {
+    accepted: u64,
+    full: u64,
+}
+
+/// Two senders each `try_send` two messages while the receiver takes what it finds, then
+/// drains. Checked: nothing lost or duplicated, FIFO per sender, nothing received after
+/// `Closed` (close is exact), the queue never held more than `capacity`, accepted − taken never
+/// above it, and the final counters exact.
+fn two_senders_one_receiver(capacity: usize) {
+    loom::model(move || {
+        LONGEST.store(0, Relaxed);
+        let (tx, mut rx) = channel(capacity, OverflowPolicy::Block);
+        let accepted_so_far: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
+        let senders: Vec<_> = [0u32, 10]
+            .into_iter()
+            .map(|base| {
+                let tx = tx.clone();
+                thread::spawn(move || {
+                    let mut told = Told::default();
+                    for msg in [base, base + 1] {
+                        match tx.try_send(msg) {
+                            Ok(()) => {
+                                told.accepted += 1;
+                                accepted_so_far.fetch_add(1, SeqCst);
+                            }
+                            Err(TrySendError::Full(_)) => told.full += 1,
+                            Err(TrySendError::Closed(_)) => panic!("closed while open"),
+                        }
+                    }
+                    told
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut taken = Vec::new();
+        let mut closed_seen = false;
+        for _ in 0..2 {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    assert!(!closed_seen, "{msg} received after Closed");
+                    taken.push(msg);
+                }
+                Err(TryRecvError::Closed) => closed_seen = true,
+                Err(TryRecvError::Empty) => {}
+            }
+            // Counted after the send returned, so `accepted_so_far` may lag: never lead.
+            let accepted = accepted_so_far.load(SeqCst);
+            assert!(
+                accepted <= taken.len() + capacity,
+                "{accepted} accepted, {} taken, capacity {capacity}",
+                taken.len()
+            );
+        }
+        let told: Vec<Told> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        loop {
+            match rx.try_recv() {
+                Ok(msg) => {
+                    assert!(!closed_seen, "{msg} received after Closed");
+                    taken.push(msg);
+                }
+                Err(TryRecvError::Empty) => panic!("empty with every sender gone"),
+                Err(TryRecvError::Closed) => break,
+            }
+        }
+        let accepted: u64 = told.iter().map(|t| t.accepted).sum();
+        let full: u64 = told.iter().map(|t| t.full).sum();
+        assert_eq!(taken.len() as u64, accepted, "lost or duplicated: {taken:?}");
+        for base in [0, 10] {
+            let mine: Vec<u32> = taken.iter().copied().filter(|m| m / 10 == base / 10).collect();
+            assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO broken: {taken:?}");
+        }
+        assert!(LONGEST.load(Relaxed) <= capacity, "the queue overfilled");
+        let stats = rx.stats();
+        assert_eq!(stats.sent, accepted);
+        assert_eq!(stats.received, accepted);
+        assert_eq!(stats.full_events, full);
+        assert_eq!(stats.depth, 0);
+    });
+}
+
+#[test]
+fn loom_two_senders_one_receiver_capacity_1() {
+    two_senders_one_receiver(1);
+}
+
+#[test]
+fn loom_two_senders_one_receiver_capacity_2() {
+    two_senders_one_receiver(2);
+}
+
+/// Two `drop_newest` sends into a one-slot channel while the receiver takes one: every message
+/// is received or handed back, and the counters say exactly that.
+#[test]
+fn loom_drop_newest_accounting() {
+    loom::model(|| {
+        let (tx, mut rx) = channel(1, OverflowPolicy::DropNewest);
+        let senders: Vec<_> = [1u32, 2]
+            .into_iter()
+            .map(|msg| {
+                let tx = tx.clone();
+                thread::spawn(move || match tx.send_blocking(msg) {
+                    Ok(()) => 0u64,
+                    Err(err) => {
+                        assert!(err.is_full(), "drop_newest refuses as Full");
+                        assert_eq!(err.into_inner(), msg, "the refused message comes back");
+                        1
+                    }
+                })
+            })
+            .collect();
+        drop(tx);
+        let mut received = u64::from(rx.try_recv().is_ok());
+        let refused: u64 = senders.into_iter().map(|s| s.join().unwrap()).sum();
+        while rx.try_recv().is_ok() {
+            received += 1;
+        }
+        assert_eq!(received + refused, 2, "a message was lost");
+        let stats = rx.stats();
+        assert_eq!(stats.dropped_newest, refused);
+        assert_eq!(stats.full_events, refused);
+        assert_eq!(stats.sent, received);
+        assert_eq!(stats.received, received);
+    });
+}
+
+/// Two `drop_oldest` sends into a one-slot channel already holding one message, while the
+/// receiver takes one: every message is received or counted as evicted, never both, and the
+/// queue never holds more than its slot.
+#[test]
+fn loom_drop_oldest_accounting() {
+    loom::model(|| {
+        LONGEST.store(0, Relaxed);
+        let (tx, mut rx) = channel(1, OverflowPolicy::DropOldest);
+        tx.try_send(0).unwrap();
+        let senders: Vec<_> = [1u32, 2]
+            .into_iter()
+            .map(|msg| {
+                let tx = tx.clone();
+                thread::spawn(move || tx.send_blocking(msg).unwrap())
+            })
+            .collect();
+        drop(tx);
+        let mut received = Vec::new();
+        received.extend(rx.try_recv().ok());
+        for sender in senders {
+            sender.join().unwrap();
+        }
+        while let Ok(msg) = rx.try_recv() {
+            received.push(msg);
+        }
+        let evicted = 3 - received.len() as u64;
+        let stats = rx.stats();
+        assert_eq!(stats.evicted, evicted, "received {received:?}");
+        assert_eq!(stats.sent, 3);
+        assert_eq!(stats.received, received.len() as u64);
+        assert!(!received.is_empty(), "the last message sent always stays");
+        assert!(LONGEST.load(Relaxed) <= 1, "the queue overfilled");
+    });
+}
+
+/// A waker that records that it ran.
+struct Flag(AtomicBool);
+
+impl Wake for Flag {
+    fn wake(self: Arc<Self>) {
+        self.0.store(true, SeqCst);
+    }
+}
+
+/// The receiver's waiting-flag handshake: it polls an empty channel (register, set `waiting`,
+/// fence, re-check) while a sender pushes (push, fence, read `waiting`, wake). If the poll is
+/// left pending, the push must have woken it: no lost wake-up.
+#[test]
+fn loom_receiver_wait_is_never_lost() {
+    loom::model(|| {
+        let (tx, mut rx) = channel(1, OverflowPolicy::Block);
+        let sender = thread::spawn(move || {
+            tx.try_send(7).unwrap();
+            // Keep the channel open: a closing sender also wakes, which would hide a lost
+            // wake-up of the push.
+            tx
+        });
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let polled = Pin::new(&mut rx).poll_next(&mut cx);
+        let tx = sender.join().unwrap();
+        match polled {
+            Poll::Ready(msg) => assert_eq!(msg, Some(7)),
+            Poll::Pending => {
+                assert!(flag.0.load(SeqCst), "the push never woke the waiting receiver");
+                assert_eq!(rx.try_recv(), Ok(7));
+            }
+        }
+        drop(tx);
+    });
+}
