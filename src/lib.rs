@@ -26,13 +26,13 @@
 
 pub use boundflow_core::{
     BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelHandle,
-    ChannelInfo, ChannelPair, ChannelReport, ChannelStats, Clock, DEFAULT_MAX_CAPACITY,
-    DepthProbe, FakeClock, Forced, Observer, OverflowPolicy, Publish, RawReceiver, RawSender,
+    ChannelInfo, ChannelPair, ChannelReport, ChannelStats, Clock, DEFAULT_MAX_CAPACITY, DepthProbe,
+    FakeClock, Forced, Observer, Occupancy, OverflowPolicy, Publish, RawReceiver, RawSender,
     Receiver, RecvError, RecvTimeoutError, RetryPolicy, RetryPolicyError, SEND_WAIT_BOUNDS,
     SaturationEvent, SaturationKind, SaturationThresholds, SendError, SendTimeoutError,
-    SendWaitHistogram, Sender, SystemClock, ThresholdError, TickThread, TryRecvError,
-    TrySendError, WaitStrategy, WaitStrategyError, WatchError, Watcher, WatcherBuilder,
-    WatcherError, bounded, channel, notified, runtime, saturation, subsystem, timer,
+    SendWaitHistogram, Sender, SystemClock, ThresholdError, TickThread, TryRecvError, TrySendError,
+    WaitStrategy, WaitStrategyError, WatchError, Watcher, WatcherBuilder, WatcherError, bounded,
+    channel, notified, runtime, saturation, subsystem, timer,
 };
 
 #[cfg(feature = "tracing")]

@@ -28,8 +28,8 @@ use std::time::Instant;
 use boundflow_core::runtime::{block_with, park_on};
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
-    BoundedChannel, Capacity, DepthProbe, RawReceiver, RawSender, RecvTimeoutError, SendTimeoutError,
-    TryRecvError, TrySendError, WaitStrategy, settle_recv, settle_send,
+    BoundedChannel, Capacity, DepthProbe, Occupancy, RawReceiver, RawSender, RecvTimeoutError,
+    SendTimeoutError, TryRecvError, TrySendError, WaitStrategy, settle_recv, settle_send,
 };
 use crossbeam_utils::CachePadded;
 use tokio::sync::{Semaphore, mpsc};
@@ -197,13 +197,17 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     fn len(&self) -> usize {
         // Permits in use, less those a waiting send may hold without having sent (see
         // `WaitingSends`).
-        self.shared
-            .waits
-            .bound_around(|| self.tx.max_capacity().saturating_sub(self.tx.capacity()))
+        self.shared.waits.bound_around(|| self.in_use())
     }
 
     fn is_closed(&self) -> bool {
         self.tx.is_closed()
+    }
+
+    /// Permits in use, including those handed to sends still waiting: a new send cannot have
+    /// them, so saturation counts them.
+    fn in_use(&self) -> usize {
+        self.tx.max_capacity().saturating_sub(self.tx.capacity())
     }
 
     fn depth_probe(&self) -> DepthProbe {
@@ -216,7 +220,10 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
                 tx: tx.upgrade()?,
                 shared: shared.upgrade()?,
             };
-            Some(sender.len())
+            Some(Occupancy {
+                queued: sender.len(),
+                in_use: sender.in_use(),
+            })
         })
     }
 }

@@ -4,8 +4,8 @@ use std::sync::Arc;
 
 use crate::capacity::{Capacity, DEFAULT_MAX_CAPACITY};
 use crate::channel::BoundedChannel;
-use crate::error::BuildError;
 use crate::channel::RawSender;
+use crate::error::BuildError;
 use crate::observer::{ChannelInfo, Observer, Observers};
 use crate::policy::{OverflowPolicy, WaitStrategy};
 use crate::receiver::Receiver;

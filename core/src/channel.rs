@@ -127,7 +127,15 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
     /// Whether the receiver has closed or gone away.
     fn is_closed(&self) -> bool;
 
-    /// A reader of this channel's depth (as [`len`](Self::len) counts it) that keeps no
+    /// How many slots a new send cannot use now: the queued messages, and slots the backend has
+    /// already handed to sends still waiting (tokio gives a freed slot to a waiting send before
+    /// it writes). What saturation is computed from; the default is [`len`](Self::len).
+    fn in_use(&self) -> usize {
+        self.len()
+    }
+
+    /// A reader of this channel's depth and slots in use (as [`len`](Self::len) and
+    /// [`in_use`](Self::in_use) count them) that keeps no
     /// endpoint alive: the watcher samples channels through it, and a watched channel must
     /// still close when its senders go. It reads `None` once it cannot read — at the latest
     /// when every endpoint is gone; a probe that reads through the sending side may stop when
@@ -135,19 +143,38 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
     fn depth_probe(&self) -> DepthProbe;
 }
 
+/// A channel's depth as a probe reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Occupancy {
+    /// Messages queued ([`RawSender::len`]): never a slot whose message is not written yet.
+    pub queued: usize,
+    /// Slots a new send cannot use ([`RawSender::in_use`]): at least `queued`.
+    pub in_use: usize,
+}
+
+impl Occupancy {
+    /// A backend with no slots held by waiting sends: both counts are `queued`.
+    pub fn exact(queued: usize) -> Self {
+        Occupancy {
+            queued,
+            in_use: queued,
+        }
+    }
+}
+
 /// Reads a channel's depth without holding any of its endpoints (see
 /// [`RawSender::depth_probe`]).
 #[derive(Clone)]
-pub struct DepthProbe(Arc<dyn Fn() -> Option<usize> + Send + Sync>);
+pub struct DepthProbe(Arc<dyn Fn() -> Option<Occupancy> + Send + Sync>);
 
 impl DepthProbe {
     /// A probe that calls `read`; it should hold only weak references to the channel.
-    pub fn new(read: impl Fn() -> Option<usize> + Send + Sync + 'static) -> Self {
+    pub fn new(read: impl Fn() -> Option<Occupancy> + Send + Sync + 'static) -> Self {
         DepthProbe(Arc::new(read))
     }
 
     /// The depth now, or `None` if the probe can no longer read it.
-    pub fn read(&self) -> Option<usize> {
+    pub fn read(&self) -> Option<Occupancy> {
         (self.0)()
     }
 }

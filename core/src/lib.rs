@@ -42,7 +42,7 @@ mod waiting_senders;
 pub use builder::{ChannelBuilder, ChannelPair, bounded};
 pub use capacity::{Capacity, DEFAULT_MAX_CAPACITY};
 pub use channel::{
-    BoundedChannel, DepthProbe, Forced, RawReceiver, RawSender, settle_recv, settle_send,
+    BoundedChannel, DepthProbe, Forced, Occupancy, RawReceiver, RawSender, settle_recv, settle_send,
 };
 pub use error::{
     BuildError, CapacityError, RecvError, RecvTimeoutError, SendError, SendTimeoutError,

@@ -186,10 +186,21 @@ fn two_senders_one_receiver(capacity: usize) {
         }
         let accepted: u64 = told.iter().map(|t| t.accepted).sum();
         let full: u64 = told.iter().map(|t| t.full).sum();
-        assert_eq!(taken.len() as u64, accepted, "lost or duplicated: {taken:?}");
+        assert_eq!(
+            taken.len() as u64,
+            accepted,
+            "lost or duplicated: {taken:?}"
+        );
         for base in [0, 10] {
-            let mine: Vec<u32> = taken.iter().copied().filter(|m| m / 10 == base / 10).collect();
-            assert!(mine.windows(2).all(|w| w[0] < w[1]), "FIFO broken: {taken:?}");
+            let mine: Vec<u32> = taken
+                .iter()
+                .copied()
+                .filter(|m| m / 10 == base / 10)
+                .collect();
+            assert!(
+                mine.windows(2).all(|w| w[0] < w[1]),
+                "FIFO broken: {taken:?}"
+            );
         }
         assert!(LONGEST.load(Relaxed) <= capacity, "the queue overfilled");
         let stats = rx.stats();
@@ -310,7 +321,10 @@ fn loom_receiver_wait_is_never_lost() {
         match polled {
             Poll::Ready(msg) => assert_eq!(msg, Some(7)),
             Poll::Pending => {
-                assert!(flag.0.load(SeqCst), "the push never woke the waiting receiver");
+                assert!(
+                    flag.0.load(SeqCst),
+                    "the push never woke the waiting receiver"
+                );
                 assert_eq!(rx.try_recv(), Ok(7));
             }
         }

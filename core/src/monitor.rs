@@ -15,6 +15,7 @@
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::Duration;
 
+use crate::channel::Occupancy;
 use crate::loom::{AtomicU64, AtomicUsize};
 
 use crossbeam_utils::CachePadded;
@@ -96,7 +97,7 @@ impl Monitor {
     /// next window of `high_water_since_tick`.
     pub(crate) fn tick_snapshot(
         &self,
-        depth: impl FnOnce() -> usize,
+        depth: impl FnOnce() -> Occupancy,
         capacity: usize,
     ) -> ChannelStats {
         let mut stats = self.snapshot(depth, capacity);
@@ -107,13 +108,18 @@ impl Monitor {
 
     /// Takes a snapshot; `depth` reads the backend's depth, and is called after the counters
     /// that messages leave the queue into have been read (see the module docs).
-    pub(crate) fn snapshot(&self, depth: impl FnOnce() -> usize, capacity: usize) -> ChannelStats {
+    pub(crate) fn snapshot(
+        &self,
+        depth: impl FnOnce() -> Occupancy,
+        capacity: usize,
+    ) -> ChannelStats {
         let send = &*self.send;
         let recv = &*self.recv;
         let received = recv.received.load(Acquire);
         let evicted = send.evicted.load(Acquire);
         let discarded_at_close = recv.discarded_at_close.load(Acquire);
-        let depth = depth().min(capacity);
+        let occupancy = depth();
+        let depth = occupancy.queued.min(capacity);
         self.observe_depth(depth);
         let accounted = received + evicted + discarded_at_close + depth as u64;
         let sent = self
@@ -135,7 +141,7 @@ impl Monitor {
             would_deadlock: send.would_deadlock.load(Relaxed) + recv.would_deadlock.load(Relaxed),
             depth,
             capacity,
-            saturation: saturation(depth, capacity),
+            saturation: saturation(occupancy.in_use.max(depth), capacity),
             high_water_mark: self.high_water.all_time.load(Relaxed),
             high_water_since_tick: self.high_water.since_tick.load(Relaxed),
             send_wait: send.send_waits.snapshot(),
@@ -217,11 +223,10 @@ impl SendWaitHistogram {
     /// per bound, then `(None, count)` for `+Inf`.
     pub fn cumulative(&self) -> impl Iterator<Item = (Option<Duration>, u64)> + '_ {
         let bounds = SEND_WAIT_BOUNDS.iter().copied().map(Some).chain([None]);
-        bounds
-            .zip(self.counts.iter().scan(0, |total, count| {
-                *total += count;
-                Some(*total)
-            }))
+        bounds.zip(self.counts.iter().scan(0, |total, count| {
+            *total += count;
+            Some(*total)
+        }))
     }
 }
 
@@ -270,11 +275,16 @@ pub struct ChannelStats {
     /// Blocking calls (sends and receives) refused with `WouldDeadlock` because blocking there
     /// would stall an async runtime.
     pub would_deadlock: u64,
-    /// Messages queued now (from the backend).
+    /// Messages queued now (from the backend). On tokio, read from the sending side while
+    /// sends wait inside tokio, it may undercount by up to the number of those sends (tokio
+    /// hands them slots before their messages are written, and the count never includes a slot
+    /// that a cancelled send may give back); `saturation` counts those slots.
     pub depth: usize,
     /// The channel's capacity.
     pub capacity: usize,
-    /// `depth / capacity`, in `[0, 1]`.
+    /// The fraction of slots in use, in `[0, 1]`: `depth / capacity`, except that on tokio a
+    /// slot already handed to a waiting send (whose message is not written yet) counts as in
+    /// use — a new send cannot have it.
     pub saturation: f64,
     /// The largest depth read so far: on full sends (depth = capacity), stats reads and the
     /// watcher's samples. Peaks between two reads are not seen.
@@ -330,7 +340,7 @@ mod loom_model {
 
         fn sent(&self) -> u64 {
             self.monitor
-                .snapshot(|| self.queued.load(Acquire), CAPACITY)
+                .snapshot(|| Occupancy::exact(self.queued.load(Acquire)), CAPACITY)
                 .sent
         }
     }

@@ -61,7 +61,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::capacity::Capacity;
 use crate::channel::{
-    BoundedChannel, DepthProbe, Forced, RawReceiver, RawSender, settle_recv, settle_send,
+    BoundedChannel, DepthProbe, Forced, Occupancy, RawReceiver, RawSender, settle_recv, settle_send,
 };
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::in_flight;
@@ -462,7 +462,10 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         // The shared state holds a clone of the queue's receiving end, not a sending one, and
         // this adaptor closes by its own flag: a probe holding it a moment keeps nothing open.
         let signals = Arc::downgrade(&self.signals);
-        DepthProbe::new(move || signals.upgrade().map(|signals| Q::len(&signals.rx)))
+        DepthProbe::new(move || {
+            let signals = signals.upgrade()?;
+            Some(Occupancy::exact(Q::len(&signals.rx)))
+        })
     }
 }
 

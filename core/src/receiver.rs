@@ -10,7 +10,7 @@ use std::time::Duration;
 use futures_core::Stream;
 use futures_core::stream::FusedStream;
 
-use crate::channel::{BoundedChannel, RawReceiver};
+use crate::channel::{BoundedChannel, Occupancy, RawReceiver};
 use crate::error::{RecvError, RecvTimeoutError, TryRecvError};
 use crate::handle::ChannelHandle;
 use crate::loom::fence;
@@ -167,9 +167,10 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
 
     /// A snapshot of the channel's counters and depth.
     pub fn stats(&self) -> ChannelStats {
-        self.shared
-            .monitor
-            .snapshot(|| self.raw.len(), self.shared.capacity.get())
+        self.shared.monitor.snapshot(
+            || Occupancy::exact(self.raw.len()),
+            self.shared.capacity.get(),
+        )
     }
 
     /// Counts a receive; `&mut self` is what makes the receiver the counter's only writer.

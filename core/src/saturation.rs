@@ -183,7 +183,11 @@ mod loom_model {
             log.sort_unstable();
             for (index, &(sequence, entered)) in log.iter().enumerate() {
                 assert_eq!(sequence, index as u64 + 1, "numbers are dense: {log:?}");
-                assert_eq!(entered, sequence % 2 == 1, "entries and exits alternate: {log:?}");
+                assert_eq!(
+                    entered,
+                    sequence % 2 == 1,
+                    "entries and exits alternate: {log:?}"
+                );
             }
             let (saturated, last) = state.current();
             assert_eq!(last, log.len() as u64);

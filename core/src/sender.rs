@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering::{AcqRel, Relaxed, SeqCst};
 use std::time::{Duration, Instant};
 
-use crate::channel::{BoundedChannel, RawSender};
+use crate::channel::{BoundedChannel, Occupancy, RawSender};
 use crate::error::{SendError, SendTimeoutError, TrySendError};
 use crate::handle::ChannelHandle;
 use crate::loom::fence;
@@ -257,7 +257,14 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     pub fn stats(&self) -> ChannelStats {
         self.shared
             .monitor
-            .snapshot(|| self.raw.len(), self.shared.capacity.get())
+            .snapshot(|| self.occupancy(), self.shared.capacity.get())
+    }
+
+    fn occupancy(&self) -> Occupancy {
+        Occupancy {
+            queued: self.raw.len(),
+            in_use: self.raw.in_use(),
+        }
     }
 
     fn first_try(&self, msg: T) -> FirstTry<T> {
@@ -329,7 +336,11 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     }
 
     /// Records the wait of a `retry` send that began at `started`, and passes its outcome on.
-    fn waited(&self, started: Instant, result: Result<(), SendError<T>>) -> Result<(), SendError<T>> {
+    fn waited(
+        &self,
+        started: Instant,
+        result: Result<(), SendError<T>>,
+    ) -> Result<(), SendError<T>> {
         self.shared.send_waited(started);
         result
     }

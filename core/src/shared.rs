@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
 
 use crate::capacity::Capacity;
-use crate::channel::DepthProbe;
+use crate::channel::{DepthProbe, Occupancy};
 use crate::loom::{AtomicBool, AtomicU64, AtomicUsize};
 use crate::monitor::{ChannelStats, Monitor, bump};
 use crate::observer::{ChannelInfo, Observers, SaturationEvent, SaturationKind};
@@ -105,17 +105,18 @@ impl Shared {
     /// gone and a sending-side probe reads nothing, the depth then less what has been received
     /// since (exact but for a receive racing the last sender's drop: nothing can be queued any
     /// more); 0 once the receiver has gone.
-    pub(crate) fn depth(&self) -> usize {
+    pub(crate) fn depth(&self) -> Occupancy {
         if let Some(depth) = self.depth_probe.read() {
             return depth;
         }
         let at_last_sender = self.after_senders.depth.load(Acquire);
         if self.receiver_gone.load(Acquire) || at_last_sender == usize::MAX {
-            return 0;
+            return Occupancy::default();
         }
-        let received_since = self.monitor.recv.received.load(Acquire)
-            - self.after_senders.received.load(Relaxed);
-        at_last_sender.saturating_sub(usize::try_from(received_since).unwrap_or(usize::MAX))
+        let received_since =
+            self.monitor.recv.received.load(Acquire) - self.after_senders.received.load(Relaxed);
+        let left = usize::try_from(received_since).unwrap_or(usize::MAX);
+        Occupancy::exact(at_last_sender.saturating_sub(left))
     }
 
     /// A snapshot read without an endpoint.
@@ -125,7 +126,8 @@ impl Shared {
 
     /// The watcher's snapshot, which starts a new `high_water_since_tick` window.
     pub(crate) fn tick_stats(&self) -> ChannelStats {
-        self.monitor.tick_snapshot(|| self.depth(), self.capacity.get())
+        self.monitor
+            .tick_snapshot(|| self.depth(), self.capacity.get())
     }
 
     /// A send found the channel full: counted, the high-water mark is now the capacity, the
@@ -169,10 +171,7 @@ impl Shared {
     /// `drop_oldest` evicted `count` messages.
     pub(crate) fn evicted(&self, count: usize) {
         if count > 0 {
-            self.monitor
-                .send
-                .evicted
-                .fetch_add(count as u64, Release);
+            self.monitor.send.evicted.fetch_add(count as u64, Release);
             self.observers.each(|o| o.on_evicted(&self.info, count));
         }
     }

@@ -25,8 +25,12 @@ pub struct TracingObserver;
 impl Observer for TracingObserver {
     fn on_saturation(&self, channel: &ChannelInfo, event: &SaturationEvent) {
         let (name, subsystem, backend) = (channel.name(), channel.subsystem(), channel.backend());
-        let (depth, capacity, saturation, sequence) =
-            (event.depth, event.capacity, event.saturation, event.sequence);
+        let (depth, capacity, saturation, sequence) = (
+            event.depth,
+            event.capacity,
+            event.saturation,
+            event.sequence,
+        );
         match event.kind {
             SaturationKind::Entered => tracing::warn!(
                 target: "boundflow",

@@ -1,0 +1,628 @@
+//! Monitoring as a user meets it, on every backend: observers, the watcher (the tick) with a
+//! fake clock, saturation entered → reminder → left with every sender blocked, high-water
+//! marks, the send-wait histogram, weak watching, name rules, and the tracing observer.
+//! Every check is against counts the test keeps itself.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use boundflow::{
+    AsyncChannel, BoundedChannel, ChannelBuilder, ChannelInfo, ChannelReport, Crossbeam, FakeClock,
+    Flume, Observer, OverflowPolicy, Publish, RetryPolicy, SEND_WAIT_BOUNDS, SaturationEvent,
+    SaturationKind, SaturationThresholds, Tokio, WatchError, Watcher, WatcherError,
+};
+
+/// Runs a test body once per backend.
+macro_rules! every_backend {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[test]
+                fn tokio() {
+                    super::$test(super::Tokio);
+                }
+                #[test]
+                fn flume() {
+                    super::$test(super::Flume);
+                }
+                #[test]
+                fn crossbeam() {
+                    super::$test(super::Crossbeam);
+                }
+                #[test]
+                fn async_channel() {
+                    super::$test(super::AsyncChannel);
+                }
+            }
+        )*
+    };
+}
+
+every_backend!(
+    saturation_recovery_with_every_sender_blocked,
+    observers_hear_every_slow_path_event,
+    watched_channel_closes_and_reports_its_final_values_once,
+    high_water_since_tick_is_reset_only_by_the_tick,
+    send_waits_are_recorded_on_the_slow_path_only,
+    depth_is_sampled_while_the_receiver_drains_after_the_senders_left,
+);
+
+/// Every event, in the order heard.
+#[derive(Default)]
+struct Recorder {
+    events: Mutex<Vec<String>>,
+    saturation: Mutex<Vec<SaturationEvent>>,
+}
+
+impl Recorder {
+    fn push(&self, event: impl Into<String>) {
+        self.events.lock().unwrap().push(event.into());
+    }
+
+    fn count(&self, event: &str) -> usize {
+        self.events
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|e| *e == event)
+            .count()
+    }
+
+    fn saturation(&self) -> Vec<SaturationEvent> {
+        self.saturation.lock().unwrap().clone()
+    }
+}
+
+impl Observer for Recorder {
+    fn on_full(&self, _: &ChannelInfo) {
+        self.push("full");
+    }
+    fn on_dropped_newest(&self, _: &ChannelInfo) {
+        self.push("dropped_newest");
+    }
+    fn on_evicted(&self, _: &ChannelInfo, count: usize) {
+        for _ in 0..count {
+            self.push("evicted");
+        }
+    }
+    fn on_timeout(&self, _: &ChannelInfo) {
+        self.push("timeout");
+    }
+    fn on_retry_exhausted(&self, _: &ChannelInfo) {
+        self.push("retry_exhausted");
+    }
+    fn on_closed_error(&self, _: &ChannelInfo) {
+        self.push("closed_error");
+    }
+    fn on_would_deadlock(&self, _: &ChannelInfo) {
+        self.push("would_deadlock");
+    }
+    fn on_saturation(&self, channel: &ChannelInfo, event: &SaturationEvent) {
+        assert_eq!(channel.subsystem(), "worker");
+        self.saturation.lock().unwrap().push(*event);
+    }
+}
+
+fn watcher_with(clock: &FakeClock) -> Watcher {
+    Watcher::builder()
+        .interval(Duration::from_secs(10))
+        .clock(Arc::new(clock.clone()))
+        .build()
+        .unwrap()
+}
+
+/// Waits (polling, with a generous deadline) until `done` holds.
+fn eventually(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// The guide's "saturation recovery" test: a channel full with every sender blocked still
+/// warns (entered), is reminded of with the number of quiet ticks, and leaves once drained.
+fn saturation_recovery_with_every_sender_blocked<B: BoundedChannel>(backend: B) {
+    let backend_name = backend.name();
+    let clock = FakeClock::new();
+    let watcher = watcher_with(&clock);
+    let recorder = Arc::new(Recorder::default());
+    let (tx, mut rx) = ChannelBuilder::new(backend, "worker.results", 4)
+        .observer(recorder.clone())
+        .build::<u64>()
+        .unwrap();
+    watcher.watch(&tx.handle()).unwrap();
+    for msg in 0..4 {
+        tx.try_send(msg).unwrap();
+    }
+    // Two producers block on the full channel: nobody's send ever succeeds from here on.
+    let producers: Vec<_> = (0..2)
+        .map(|p| {
+            let tx = tx.clone();
+            thread::spawn(move || tx.send_blocking(100 + p).unwrap())
+        })
+        .collect();
+    eventually("both producers to find the channel full", || {
+        rx.stats().full_events >= 2
+    });
+    let entered = recorder.saturation();
+    assert_eq!(
+        entered.len(),
+        1,
+        "one entry, however many full sends: {entered:?}"
+    );
+    assert_eq!(entered[0].kind, SaturationKind::Entered);
+    assert_eq!(entered[0].sequence, 1);
+
+    // The first tick learns of the entry (made by a send, at a time the watcher's clock did
+    // not see) and times reminders from itself: never early. It and the next five, inside the
+    // 60 s reminder interval, say nothing; the seventh reminds.
+    for _ in 0..6 {
+        clock.advance(Duration::from_secs(10));
+        watcher.tick_now();
+    }
+    assert_eq!(recorder.saturation().len(), 1, "reminded too early");
+    clock.advance(Duration::from_secs(10));
+    let reports = watcher.tick_now();
+    assert_eq!(reports[0].stats.saturation, 1.0, "every slot in use");
+    let depth = reports[0].stats.depth;
+    if backend_name == "tokio" {
+        // tokio's sending-side depth leaves out slots that waiting sends may hold: it may
+        // undercount by the two waiting producers, never overcount.
+        assert!((2..=4).contains(&depth), "depth {depth}");
+    } else {
+        assert_eq!(depth, 4);
+    }
+    let events = recorder.saturation();
+    assert_eq!(events.len(), 2);
+    assert_eq!(
+        events[1].kind,
+        SaturationKind::Reminder { suppressed: 6 },
+        "the six quiet ticks"
+    );
+    assert_eq!(
+        events[1].sequence, 1,
+        "a reminder carries its entry's number"
+    );
+
+    // Drain everything (the blocked producers finish), and the next tick leaves.
+    let mut received = 0;
+    while received < 6 {
+        rx.recv_blocking().unwrap();
+        received += 1;
+    }
+    for producer in producers {
+        producer.join().unwrap();
+    }
+    clock.advance(Duration::from_secs(10));
+    watcher.tick_now();
+    let events = recorder.saturation();
+    assert_eq!(events.len(), 3, "{events:?}");
+    assert_eq!(events[2].kind, SaturationKind::Left);
+    assert_eq!(events[2].sequence, 2);
+    assert_eq!(events[2].depth, 0);
+    // Stays left: no more events.
+    clock.advance(Duration::from_secs(120));
+    watcher.tick_now();
+    assert_eq!(recorder.saturation().len(), 3);
+}
+
+/// Each slow-path event reaches every observer, as often as the test caused it.
+fn observers_hear_every_slow_path_event<B: BoundedChannel>(backend: B) {
+    let first = Arc::new(Recorder::default());
+    let second = Arc::new(Recorder::default());
+    let build = |name: &str, policy| {
+        ChannelBuilder::new(backend.clone(), name.to_owned(), 1)
+            .policy(policy)
+            .observer(first.clone())
+            .observer(second.clone())
+            .build::<u64>()
+            .unwrap()
+    };
+
+    let (tx, rx) = build("worker.newest", OverflowPolicy::DropNewest);
+    tx.try_send(1).unwrap();
+    assert!(tx.send_blocking(2).unwrap_err().is_full());
+    assert!(tx.send_blocking(3).unwrap_err().is_full());
+    let (timeout_tx, _timeout_rx) = build(
+        "worker.timeout",
+        OverflowPolicy::Timeout(Duration::from_millis(1)),
+    );
+    timeout_tx.try_send(1).unwrap();
+    assert!(timeout_tx.send_blocking(2).unwrap_err().is_timeout());
+    let retry = RetryPolicy {
+        max_attempts: 2,
+        initial_backoff: Duration::ZERO,
+        max_backoff: Duration::ZERO,
+        ..RetryPolicy::default()
+    };
+    let (retry_tx, _retry_rx) = build("worker.retry", OverflowPolicy::Retry(retry));
+    retry_tx.try_send(1).unwrap();
+    assert!(retry_tx.send_blocking(2).unwrap_err().is_full());
+    drop(rx);
+    assert!(tx.try_send(4).unwrap_err().is_closed());
+
+    // full: drop_newest twice, timeout once, retry once (its retries are not new full events).
+    let mut expected = vec![
+        ("full", 4),
+        ("dropped_newest", 2),
+        ("timeout", 1),
+        ("retry_exhausted", 1),
+        ("closed_error", 1),
+    ];
+    if backend.supports_drop_oldest() {
+        let (oldest_tx, mut oldest_rx) = build("worker.oldest", OverflowPolicy::DropOldest);
+        for msg in 0..3 {
+            oldest_tx.send_blocking(msg).unwrap();
+        }
+        assert_eq!(oldest_rx.try_recv(), Ok(2));
+        expected[0].1 += 2;
+        expected.push(("evicted", 2));
+    }
+    for recorder in [&first, &second] {
+        for (event, count) in &expected {
+            assert_eq!(recorder.count(event), *count, "{event}");
+        }
+    }
+
+    // A blocking receive refused inside a current-thread runtime.
+    let (_tx, mut rx) = build("worker.deadlock", OverflowPolicy::Block);
+    tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap()
+        .block_on(async { assert!(rx.recv_blocking().is_err()) });
+    assert_eq!(first.count("would_deadlock"), 1);
+}
+
+/// Counts what it was handed, per tick.
+#[derive(Default)]
+struct Published(Mutex<Vec<Vec<ChannelReport>>>);
+
+impl Publish for Published {
+    fn publish(&self, reports: &[ChannelReport]) {
+        self.0.lock().unwrap().push(reports.to_vec());
+    }
+}
+
+/// The watcher keeps no endpoint alive: the channel still closes when its senders go; once
+/// every endpoint is gone it is reported once more, with its final values, then forgotten.
+fn watched_channel_closes_and_reports_its_final_values_once<B: BoundedChannel>(backend: B) {
+    let published = Arc::new(Published::default());
+    let watcher = Watcher::builder()
+        .publisher(published.clone())
+        .build()
+        .unwrap();
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend.clone(), "worker.closing", 8).unwrap();
+    watcher.watch(&rx.handle()).unwrap();
+    for msg in 0..5 {
+        tx.try_send(msg).unwrap();
+    }
+    assert_eq!(watcher.tick_now()[0].stats.depth, 5);
+    drop(tx);
+    for _ in 0..2 {
+        rx.try_recv().unwrap();
+    }
+    let report = &watcher.tick_now()[0];
+    assert!(!report.gone, "the receiver is still there");
+    assert_eq!(report.stats.depth, 3);
+    assert_eq!(report.stats.sent, 5);
+    while rx.try_recv().is_ok() {}
+    assert_eq!(
+        rx.try_recv(),
+        Err(boundflow::TryRecvError::Closed),
+        "closed though watched"
+    );
+    drop(rx);
+
+    let reports = watcher.tick_now();
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].gone);
+    assert_eq!((reports[0].stats.sent, reports[0].stats.received), (5, 5));
+    assert!(
+        watcher.tick_now().is_empty(),
+        "forgotten after its final report"
+    );
+    assert_eq!(
+        published.0.lock().unwrap().len(),
+        4,
+        "every tick was published"
+    );
+
+    // Names: unique among live channels, free as soon as the channel has gone, and the
+    // departed channel's final values ride along with its successor's first report.
+    let (first_tx, first_rx) =
+        boundflow::bounded::<u64, _>(backend.clone(), "worker.a", 2).unwrap();
+    watcher.watch(&first_tx.handle()).unwrap();
+    let (twin_tx, _twin_rx) = boundflow::bounded::<u64, _>(backend.clone(), "worker.a", 2).unwrap();
+    assert_eq!(
+        watcher.watch(&twin_tx.handle()),
+        Err(WatchError::NameTaken {
+            channel: "worker.a".into()
+        })
+    );
+    assert!(matches!(
+        watcher.watch(&first_rx.handle()),
+        Err(WatchError::AlreadyWatched { .. })
+    ));
+    let other = Watcher::new(Duration::from_secs(1)).unwrap();
+    assert!(matches!(
+        other.watch(&first_tx.handle()),
+        Err(WatchError::AlreadyWatched { .. })
+    ));
+    first_tx.try_send(1).unwrap();
+    drop((first_tx, first_rx));
+    watcher.watch(&twin_tx.handle()).unwrap();
+    twin_tx.try_send(2).unwrap();
+    twin_tx.try_send(3).unwrap();
+    let reports = watcher.tick_now();
+    assert_eq!(reports.len(), 1, "one report per name: {reports:?}");
+    assert!(!reports[0].gone);
+    assert_eq!(reports[0].stats.sent, 2);
+    assert_eq!(reports[0].departed.len(), 1);
+    assert_eq!(reports[0].departed[0].sent, 1);
+    assert_eq!(reports[0].departed[0].discarded_at_close, 1);
+    assert!(watcher.tick_now()[0].departed.is_empty(), "merged once");
+}
+
+fn high_water_since_tick_is_reset_only_by_the_tick<B: BoundedChannel>(backend: B) {
+    let watcher = Watcher::builder().build().unwrap();
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.hw", 4).unwrap();
+    watcher.watch(&tx.handle()).unwrap();
+    for msg in 0..3 {
+        tx.try_send(msg).unwrap();
+    }
+    assert_eq!(
+        tx.stats().high_water_since_tick,
+        3,
+        "a stats read is a sample"
+    );
+    while rx.try_recv().is_ok() {}
+    assert_eq!(rx.stats().high_water_since_tick, 3, "reads do not reset it");
+    let report = &watcher.tick_now()[0];
+    assert_eq!(report.stats.high_water_since_tick, 3);
+    assert_eq!(report.stats.depth, 0);
+    let report = &watcher.tick_now()[0];
+    assert_eq!(report.stats.high_water_since_tick, 0, "a new window");
+    assert_eq!(report.stats.high_water_mark, 3, "the all-time mark stays");
+    // A full send counts as depth = capacity, even if no read ever saw it.
+    for msg in 0..4 {
+        tx.try_send(msg).unwrap();
+    }
+    assert!(tx.try_send(9).is_err());
+    while rx.try_recv().is_ok() {}
+    assert_eq!(watcher.tick_now()[0].stats.high_water_since_tick, 4);
+}
+
+fn send_waits_are_recorded_on_the_slow_path_only<B: BoundedChannel>(backend: B) {
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.waits", 1).unwrap();
+    tx.send_blocking(1).unwrap();
+    assert_eq!(
+        tx.stats().send_wait.count,
+        0,
+        "a send that found room is not a wait"
+    );
+    let wait = Duration::from_millis(2);
+    for msg in 0..3 {
+        assert!(
+            tx.send_timeout_blocking(msg, wait)
+                .unwrap_err()
+                .is_timeout()
+        );
+    }
+    let histogram = tx.stats().send_wait;
+    assert_eq!(histogram.count, 3);
+    assert_eq!(histogram.counts.iter().sum::<u64>(), 3);
+    assert!(
+        histogram.sum >= wait * 3,
+        "timeouts never fire early: {histogram:?}"
+    );
+    // Every wait lasted at least 2 ms: nothing in a bucket whose bound is below that.
+    for (bound, count) in SEND_WAIT_BOUNDS.iter().zip(histogram.counts) {
+        if *bound < wait {
+            assert_eq!(count, 0, "a {bound:?} bucket holds a 2 ms wait");
+        }
+    }
+    let cumulative: Vec<u64> = histogram.cumulative().map(|(_, c)| c).collect();
+    assert_eq!(cumulative.last(), Some(&3));
+    assert!(cumulative.windows(2).all(|w| w[0] <= w[1]));
+    // A blocked send that later succeeds is a wait too.
+    let sender = {
+        let tx = tx.clone();
+        thread::spawn(move || tx.send_blocking(5).unwrap())
+    };
+    eventually("the sender to block", || tx.stats().full_events >= 4);
+    assert_eq!(rx.recv_blocking(), Ok(1));
+    sender.join().unwrap();
+    assert_eq!(tx.stats().send_wait.count, 4);
+}
+
+/// tokio's probe reads the sending side; once every sender has gone the wrapper derives the
+/// depth while the receiver drains. Either way the watcher sees the real backlog.
+fn depth_is_sampled_while_the_receiver_drains_after_the_senders_left<B: BoundedChannel>(
+    backend: B,
+) {
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.drain", 8).unwrap();
+    let handle = rx.handle();
+    for msg in 0..6 {
+        tx.try_send(msg).unwrap();
+    }
+    drop(tx);
+    let mut own_depth = 6;
+    assert_eq!(handle.stats().depth, own_depth);
+    while rx.try_recv().is_ok() {
+        own_depth -= 1;
+        assert_eq!(handle.stats().depth, own_depth);
+    }
+    assert_eq!(own_depth, 0);
+    drop(rx);
+    assert!(handle.is_gone());
+    assert_eq!(handle.stats().depth, 0);
+}
+
+#[test]
+fn thresholds_and_intervals_are_checked() {
+    let bad = SaturationThresholds {
+        warn: 0.6,
+        recover: 0.6,
+        ..SaturationThresholds::default()
+    };
+    let err = Watcher::builder().thresholds(bad).build().unwrap_err();
+    assert!(matches!(err, WatcherError::Thresholds(_)));
+    assert!(err.to_string().contains("recover"), "{err}");
+    assert_eq!(
+        Watcher::new(Duration::ZERO).unwrap_err(),
+        WatcherError::ZeroInterval
+    );
+}
+
+/// A channel entered by a tick sample (80% full, never full), reminded at every tick once the
+/// interval is zero, and a watcher dropped lets its channels join another.
+#[test]
+fn the_tick_enters_on_samples_and_watchers_release_channels() {
+    let clock = FakeClock::new();
+    let recorder = Arc::new(Recorder::default());
+    let watcher = Watcher::builder()
+        .clock(Arc::new(clock.clone()))
+        .thresholds(SaturationThresholds {
+            reminder_interval: Duration::ZERO,
+            ..SaturationThresholds::default()
+        })
+        .build()
+        .unwrap();
+    let (tx, _rx) = ChannelBuilder::new(Flume, "worker.sampled", 5)
+        .observer(recorder.clone())
+        .build::<u64>()
+        .unwrap();
+    watcher.watch(&tx.handle()).unwrap();
+    for msg in 0..4 {
+        tx.try_send(msg).unwrap();
+    }
+    watcher.tick_now();
+    watcher.tick_now();
+    let kinds: Vec<_> = recorder.saturation().iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            SaturationKind::Entered,
+            SaturationKind::Reminder { suppressed: 0 }
+        ]
+    );
+    drop(watcher);
+    let next = Watcher::new(Duration::from_secs(1)).unwrap();
+    next.watch(&tx.handle()).unwrap();
+}
+
+/// The thread ticks on its own (named `boundflow-tick`) and stops when told; `run` ticks on an
+/// executor.
+#[test]
+fn the_tick_runs_on_its_thread_and_as_a_future() {
+    #[derive(Default)]
+    struct ThreadNames(Mutex<Vec<String>>, AtomicU64);
+    impl Publish for ThreadNames {
+        fn publish(&self, _: &[ChannelReport]) {
+            let name = thread::current().name().unwrap_or("").to_owned();
+            self.0.lock().unwrap().push(name);
+            self.1.fetch_add(1, SeqCst);
+        }
+    }
+    let names = Arc::new(ThreadNames::default());
+    let watcher = Watcher::builder()
+        .interval(Duration::from_millis(5))
+        .publisher(names.clone())
+        .build()
+        .unwrap();
+    let ticking = watcher.spawn_thread().unwrap();
+    eventually("three ticks", || names.1.load(SeqCst) >= 3);
+    ticking.stop();
+    let after_stop = names.1.load(SeqCst);
+    assert!(
+        names
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .all(|n| n == "boundflow-tick"),
+        "{:?}",
+        names.0.lock().unwrap()
+    );
+    thread::sleep(Duration::from_millis(30));
+    assert_eq!(names.1.load(SeqCst), after_stop, "ticked after stop");
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    runtime.block_on(async {
+        let run = watcher.run();
+        let enough = async {
+            while names.1.load(SeqCst) < after_stop + 2 {
+                futures_timer::Delay::new(Duration::from_millis(1)).await;
+            }
+        };
+        futures::pin_mut!(run);
+        futures::pin_mut!(enough);
+        futures::future::select(run, enough).await;
+    });
+    assert!(names.1.load(SeqCst) >= after_stop + 2);
+}
+
+/// The tracing observer warns on entry and reminders and informs on leaving, with the fields
+/// operators filter on.
+#[test]
+fn tracing_observer_logs_state_changes_not_sends() {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let clock = FakeClock::new();
+    let watcher = watcher_with(&clock);
+    tracing::subscriber::with_default(subscriber, || {
+        let (tx, mut rx) = ChannelBuilder::new(Crossbeam, "worker.logged", 2)
+            .policy(OverflowPolicy::DropNewest)
+            .observer(Arc::new(boundflow::TracingObserver))
+            .build::<u64>()
+            .unwrap();
+        watcher.watch(&tx.handle()).unwrap();
+        for msg in 0..100 {
+            let _ = tx.send_blocking(msg);
+        }
+        watcher.tick_now();
+        clock.advance(Duration::from_secs(61));
+        watcher.tick_now();
+        while rx.try_recv().is_ok() {}
+        watcher.tick_now();
+    });
+    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 3, "98 full sends, one entry: {logged}");
+    assert!(lines[0].contains("WARN") && lines[0].contains("channel saturated"));
+    assert!(lines[1].contains("WARN") && lines[1].contains("channel still saturated"));
+    assert!(lines[1].contains("suppressed=1"), "{}", lines[1]);
+    assert!(lines[2].contains("INFO") && lines[2].contains("channel no longer saturated"));
+    for field in [
+        "channel=\"worker.logged\"",
+        "subsystem=\"worker\"",
+        "backend=\"crossbeam\"",
+        "capacity=2",
+        "depth=",
+        "saturation=",
+    ] {
+        assert!(lines.iter().all(|l| l.contains(field)), "{field}: {logged}");
+    }
+}
