@@ -626,3 +626,28 @@ fn tracing_observer_logs_state_changes_not_sends() {
         assert!(lines.iter().all(|l| l.contains(field)), "{field}: {logged}");
     }
 }
+
+/// With feature `serde`, stats and saturation events serialize as operators' tools expect.
+#[test]
+fn stats_and_events_serialize() {
+    let recorder = Arc::new(Recorder::default());
+    let watcher = Watcher::builder().build().unwrap();
+    let (tx, _rx) = ChannelBuilder::new(Tokio, "worker.json", 1)
+        .observer(recorder.clone())
+        .build::<u64>()
+        .unwrap();
+    watcher.watch(&tx.handle()).unwrap();
+    tx.try_send(1).unwrap();
+    assert!(tx.try_send(2).is_err());
+    let json = serde_json::to_value(tx.stats()).unwrap();
+    assert_eq!(json["sent"], 1);
+    assert_eq!(json["full_events"], 1);
+    assert_eq!(json["capacity"], 1);
+    assert_eq!(json["saturation"], 1.0);
+    assert_eq!(json["send_wait"]["count"], 0);
+    let entered = recorder.saturation()[0];
+    let json = serde_json::to_value(entered).unwrap();
+    assert_eq!(json["kind"], "entered");
+    assert_eq!(json["sequence"], 1);
+    assert_eq!(json["depth"], 1);
+}
