@@ -305,6 +305,7 @@ mod loom_model {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::{Monitor, bump, bump_exclusive};
+    use crate::channel::Occupancy;
     use loom::sync::Arc;
     use loom::sync::atomic::AtomicUsize;
     use loom::sync::atomic::Ordering::{AcqRel, Acquire, Release};
