@@ -10,6 +10,7 @@
 //! | `async-channel` | no | the [`AsyncChannel`](tyalias@AsyncChannel) backend |
 //! | `tracing` | no | [`TracingObserver`]: saturation warnings (`warn!` on entering and on reminders, `info!` on leaving) through `tracing` |
 //! | `serde` | no | `Serialize` on [`ChannelStats`], [`SendWaitHistogram`] and [`SaturationEvent`] |
+//! | `metrics` | no | [`MetricsPublisher`]: every watched channel's counters, gauges and send-wait histogram written to the `metrics` facade on each tick (no exporter: the application installs one; names in `docs/metrics.md`) |
 //! | `config` | no | [`config`]: channel sizes, backends and policies from TOML, layered per environment, every value with its source; [`compiled_backends`] tells it which backends this build has |
 //!
 //! Features are additive; each builds alone. Without `tokio`, blocking calls cannot detect a
@@ -37,6 +38,11 @@ pub use boundflow_core::{
 
 #[cfg(feature = "tracing")]
 pub use boundflow_core::TracingObserver;
+
+#[cfg(feature = "metrics")]
+mod metrics;
+#[cfg(feature = "metrics")]
+pub use metrics::{METRIC_NAMES, MetricsPublisher};
 
 #[cfg(feature = "async-channel")]
 pub use boundflow_async_channel::AsyncChannel;
