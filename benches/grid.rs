@@ -9,6 +9,7 @@
 //! cargo bench --all-features --bench grid                      # 5 rounds, 100,000 messages a run
 //! cargo bench --all-features --bench grid -- --rounds 7 --messages 200000 --only crossbeam
 //! cargo bench --all-features --bench grid -- --only crossbeam/blocking --variant boundflow  # one side, to profile
+//! cargo bench --all-features --bench grid -- --metrics         # with a recorder and the tick every second
 //! ```
 //!
 //! Prints markdown: one row per cell with the median ratio over the rounds and its range.
@@ -35,6 +36,9 @@ struct Options {
     slow_consumer: bool,
     /// Run only one side (`raw` or `boundflow`), for profiling it alone; prints no ratios.
     variant: Option<String>,
+    /// Install a metrics recorder (metrics-util's `DebuggingRecorder`) and watch every
+    /// boundflow channel with a `MetricsPublisher` ticking every second.
+    metrics: bool,
 }
 
 fn options() -> Options {
@@ -44,6 +48,7 @@ fn options() -> Options {
         only: None,
         slow_consumer: true,
         variant: None,
+        metrics: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -55,6 +60,7 @@ fn options() -> Options {
             "--only" => options.only = args.next(),
             "--no-slow-consumer" => options.slow_consumer = false,
             "--variant" => options.variant = args.next(),
+            "--metrics" => options.metrics = true,
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -122,6 +128,22 @@ fn asynchronous<'a, Raw: AsyncChannel + 'a, Bf: AsyncChannel + 'a>(
     }
 }
 
+/// A recorder installed, and every boundflow channel watched by a watcher that publishes to it
+/// every second.
+fn with_metrics() -> boundflow::TickThread {
+    metrics_util::debugging::DebuggingRecorder::new()
+        .install()
+        .expect("no other recorder");
+    let watcher = boundflow::Watcher::builder()
+        .interval(Duration::from_secs(1))
+        .publisher(std::sync::Arc::new(boundflow::MetricsPublisher::new()))
+        .build()
+        .expect("valid interval");
+    let tick = watcher.spawn_thread().expect("the tick thread");
+    boundflow_workloads::watch_every_channel(watcher);
+    tick
+}
+
 fn median(values: &mut [f64]) -> f64 {
     values.sort_by(f64::total_cmp);
     let n = values.len();
@@ -159,6 +181,8 @@ fn git(args: &[&str]) -> String {
 
 fn main() {
     let options = options();
+    // Kept alive for the whole run: the tick stops when it is dropped.
+    let _tick = options.metrics.then(with_metrics);
     let runtime = async_runtime().expect("tokio runtime");
     let mut cells = Vec::new();
     blocking::<RawTokio, Boundflow<Tokio>>(&mut cells, "tokio");
@@ -236,9 +260,10 @@ fn main() {
     } else {
         " (with uncommitted changes)"
     };
+    let metrics = if options.metrics { " --metrics" } else { "" };
     println!(
         "Measured {date} at commit {commit}{dirty}: {} rounds, {} messages a run; `cargo bench \
-         --all-features --bench grid -- --rounds {} --messages {}`.\n",
+         --all-features --bench grid -- --rounds {} --messages {}{metrics}`.\n",
         options.rounds, options.messages, options.rounds, options.messages
     );
 

@@ -304,9 +304,23 @@ pub struct Boundflow<B>(std::marker::PhantomData<B>);
 fn boundflow_pair<B: BoundedChannel + Default>(
     capacity: usize,
 ) -> (Sender<u64, B>, Receiver<u64, B>) {
-    ChannelBuilder::new(B::default(), "bench.channel", capacity)
+    static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let pair = ChannelBuilder::new(B::default(), format!("bench.channel_{n}"), capacity)
         .build()
-        .expect("valid capacity")
+        .expect("valid capacity");
+    if let Some(watcher) = WATCHER.get() {
+        watcher.watch(&pair.0.handle()).expect("a fresh name");
+    }
+    pair
+}
+
+static WATCHER: std::sync::OnceLock<boundflow::Watcher> = std::sync::OnceLock::new();
+
+/// Makes every boundflow channel the workloads build from now on join `watcher` (for benches
+/// that measure with the tick running); only the first call counts.
+pub fn watch_every_channel(watcher: boundflow::Watcher) {
+    let _ = WATCHER.set(watcher);
 }
 
 impl<B: BoundedChannel + Default> BlockingChannel for Boundflow<B> {
