@@ -49,14 +49,17 @@ def main():
     exe = executable()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"Instructions per try_send + try_recv pair (callgrind, capacity 64, commit {commit}):\n")
-    print("| backend | raw | boundflow | boundflow − raw |")
-    print("|---|---|---|---|")
+    print("| backend | raw | boundflow | boundflow − raw | boundflow over AnyBackend | AnyBackend − static |")
+    print("|---|---|---|---|---|---|")
     for backend in BACKENDS:
         per = {}
-        for variant in ("raw", "boundflow"):
+        for variant in ("raw", "boundflow", "any"):
             kind = f"{backend}/{variant}"
             per[variant] = (instructions(exe, kind, LONG) - instructions(exe, kind, SHORT)) / (LONG - SHORT)
-        print(f"| {backend} | {per['raw']:.1f} | {per['boundflow']:.1f} | {per['boundflow'] - per['raw']:+.1f} |")
+        print(
+            f"| {backend} | {per['raw']:.1f} | {per['boundflow']:.1f} | {per['boundflow'] - per['raw']:+.1f} "
+            f"| {per['any']:.1f} | {per['any'] - per['boundflow']:+.1f} |"
+        )
 
 
 if __name__ == "__main__":

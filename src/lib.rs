@@ -27,17 +27,73 @@
 
 pub use boundflow_core::{
     BoundedChannel, BuildError, Capacity, CapacityError, ChannelBuilder, ChannelHandle,
-    ChannelInfo, ChannelPair, ChannelReport, ChannelStats, Clock, DEFAULT_MAX_CAPACITY, DepthProbe,
-    FakeClock, Forced, Observer, Occupancy, OverflowPolicy, Publish, RawReceiver, RawSender,
-    Receiver, RecvError, RecvTimeoutError, RetryPolicy, RetryPolicyError, SEND_WAIT_BOUNDS,
-    SaturationEvent, SaturationKind, SaturationThresholds, SendError, SendTimeoutError,
-    SendWaitHistogram, Sender, SystemClock, ThresholdError, TickThread, TryRecvError, TrySendError,
-    WaitStrategy, WaitStrategyError, WatchError, Watcher, WatcherBuilder, WatcherError, bounded,
-    channel, notified, runtime, saturation, subsystem, timer,
+    ChannelInfo, ChannelReport, ChannelStats, Clock, DEFAULT_MAX_CAPACITY, DepthProbe, FakeClock,
+    Forced, Observer, Occupancy, OverflowPolicy, Publish, RawReceiver, RawSender, RecvError,
+    RecvTimeoutError, RetryPolicy, RetryPolicyError, SEND_WAIT_BOUNDS, SaturationEvent,
+    SaturationKind, SaturationThresholds, SendError, SendTimeoutError, SendWaitHistogram,
+    SystemClock, ThresholdError, TickThread, TryRecvError, TrySendError, WaitStrategy,
+    WaitStrategyError, WatchError, Watcher, WatcherBuilder, WatcherError, bounded, channel,
+    notified, runtime, saturation, subsystem, timer,
 };
 
 #[cfg(feature = "tracing")]
 pub use boundflow_core::TracingObserver;
+
+#[cfg(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+))]
+mod any_backend;
+#[cfg(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+))]
+pub use any_backend::{AnyBackend, AnyReceiver, AnySender, AnyWeakSender, UnknownBackend};
+
+/// The sending half of a boundflow channel; without a backend type, one chosen at run time
+/// ([`AnyBackend`], as the registry opens them). See [`boundflow_core::Sender`].
+#[cfg(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+))]
+pub type Sender<T, B = AnyBackend> = boundflow_core::Sender<T, B>;
+/// The receiving half of a boundflow channel (see [`Sender`]).
+#[cfg(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+))]
+pub type Receiver<T, B = AnyBackend> = boundflow_core::Receiver<T, B>;
+/// A sender that does not keep the channel open (see [`Sender`]).
+#[cfg(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+))]
+pub type WeakSender<T, B = AnyBackend> = boundflow_core::WeakSender<T, B>;
+/// A channel's two ends (see [`Sender`]).
+#[cfg(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+))]
+pub type ChannelPair<T, B = AnyBackend> = boundflow_core::ChannelPair<T, B>;
+#[cfg(not(any(
+    feature = "tokio",
+    feature = "flume",
+    feature = "crossbeam",
+    feature = "async-channel"
+)))]
+pub use boundflow_core::{ChannelPair, Receiver, Sender, WeakSender};
 
 #[cfg(feature = "metrics")]
 mod metrics;

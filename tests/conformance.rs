@@ -85,3 +85,7 @@ backend_row!(flume, boundflow::Flume);
 backend_row!(crossbeam, boundflow::Crossbeam);
 #[cfg(feature = "async-channel")]
 backend_row!(async_channel, boundflow::AsyncChannel);
+// The run-time choice, dispatching to tokio (its default); the monitoring tests run it over
+// the other backends.
+#[cfg(feature = "tokio")]
+backend_row!(any_backend, boundflow::AnyBackend);

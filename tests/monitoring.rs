@@ -10,9 +10,10 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use boundflow::{
-    AsyncChannel, BoundedChannel, ChannelBuilder, ChannelInfo, ChannelReport, Crossbeam, FakeClock,
-    Flume, Observer, OverflowPolicy, Publish, RetryPolicy, SEND_WAIT_BOUNDS, SaturationEvent,
-    SaturationKind, SaturationThresholds, Tokio, WatchError, Watcher, WatcherError,
+    AnyBackend, AsyncChannel, BoundedChannel, ChannelBuilder, ChannelInfo, ChannelReport,
+    Crossbeam, FakeClock, Flume, Observer, OverflowPolicy, Publish, RetryPolicy, SEND_WAIT_BOUNDS,
+    SaturationEvent, SaturationKind, SaturationThresholds, Tokio, WatchError, Watcher,
+    WatcherError,
 };
 
 /// Runs a test body once per backend.
@@ -36,6 +37,14 @@ macro_rules! every_backend {
                 fn async_channel() {
                     super::$test(super::AsyncChannel);
                 }
+                #[test]
+                fn any_crossbeam() {
+                    super::$test(super::AnyBackend::Crossbeam);
+                }
+                #[test]
+                fn any_async_channel() {
+                    super::$test(super::AnyBackend::AsyncChannel);
+                }
             }
         )*
     };
@@ -48,6 +57,7 @@ every_backend!(
     high_water_since_tick_is_reset_only_by_the_tick,
     send_waits_are_recorded_on_the_slow_path_only,
     depth_is_sampled_while_the_receiver_drains_after_the_senders_left,
+    weak_senders_never_keep_a_channel_open,
 );
 
 /// Every event, in the order heard.
@@ -650,4 +660,24 @@ fn stats_and_events_serialize() {
     assert_eq!(json["kind"], "entered");
     assert_eq!(json["sequence"], 1);
     assert_eq!(json["depth"], 1);
+}
+
+/// A weak sender upgrades while a sender exists, and never keeps the channel open.
+fn weak_senders_never_keep_a_channel_open<B: BoundedChannel>(backend: B) {
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.weak", 4).unwrap();
+    let weak = tx.downgrade();
+    let again = weak.upgrade().expect("a sender exists");
+    again.try_send(1).unwrap();
+    drop(again);
+    tx.try_send(2).unwrap();
+    drop(tx);
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert_eq!(rx.try_recv(), Ok(2));
+    assert_eq!(
+        rx.try_recv(),
+        Err(boundflow::TryRecvError::Closed),
+        "closed with a weak sender alive"
+    );
+    assert!(weak.upgrade().is_none(), "upgraded after every sender went");
+    assert_eq!(rx.stats().sent, 2);
 }

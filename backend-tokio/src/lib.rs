@@ -135,7 +135,40 @@ impl<T> Clone for TokioSender<T> {
     }
 }
 
+/// A weak sending end: tokio's own `WeakSender`.
+#[derive(Debug)]
+pub struct TokioWeakSender<T> {
+    tx: mpsc::WeakSender<T>,
+    shared: Arc<TokioShared<T>>,
+}
+
+impl<T> Clone for TokioWeakSender<T> {
+    fn clone(&self) -> Self {
+        TokioWeakSender {
+            tx: self.tx.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
 impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
+    type Weak = TokioWeakSender<T>;
+
+    fn downgrade(&self) -> TokioWeakSender<T> {
+        TokioWeakSender {
+            tx: self.tx.downgrade(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
+    fn upgrade(weak: &TokioWeakSender<T>) -> Option<Self> {
+        Some(TokioSender {
+            tx: weak.tx.upgrade()?,
+            shared: Arc::clone(&weak.shared),
+        })
+    }
+
+    #[inline]
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         self.tx.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(msg) => TrySendError::Full(msg),
@@ -253,6 +286,7 @@ impl<T> Drop for TokioReceiver<T> {
 }
 
 impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
+    #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.rx.try_recv().map_err(|err| match err {
             mpsc::error::TryRecvError::Empty => TryRecvError::Empty,

@@ -67,6 +67,17 @@ pub trait BoundedChannel: Clone + Send + Sync + 'static {
 
 /// The sending endpoint of a backend. Cloning makes another sender of the same channel.
 pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
+    /// A sending end that does not keep the channel open: the channel closes when the last
+    /// strong sender goes, however many of these exist.
+    type Weak: Clone + Send + Sync + 'static;
+
+    /// A weak sending end of this channel.
+    fn downgrade(&self) -> Self::Weak;
+
+    /// A sender again, if some strong sender still exists (the channel is not closed by
+    /// senders leaving).
+    fn upgrade(weak: &Self::Weak) -> Option<Self>;
+
     /// Queues `msg` if there is room now, never waiting.
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>>;
 

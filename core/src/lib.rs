@@ -54,7 +54,7 @@ pub use observer::{ChannelInfo, Observer, SaturationEvent, SaturationKind, subsy
 pub use policy::{OverflowPolicy, RetryPolicy, RetryPolicyError, WaitStrategy, WaitStrategyError};
 pub use receiver::Receiver;
 pub use saturation::{SaturationThresholds, ThresholdError};
-pub use sender::Sender;
+pub use sender::{Sender, WeakSender};
 pub use tick::{
     ChannelReport, Clock, FakeClock, Publish, SystemClock, TickThread, WatchError, Watcher,
     WatcherBuilder, WatcherError,

@@ -381,7 +381,53 @@ impl<Q: TryQueue, T: Send + 'static> Drop for NotifiedSender<Q, T> {
     }
 }
 
+/// A weak sending end of a [`Notified`] channel: it keeps the queue's memory but is not
+/// counted among the senders, which is all that closes this adaptor's channel.
+pub struct NotifiedWeakSender<Q: TryQueue, T: Send + 'static> {
+    tx: Q::Tx<T>,
+    signals: Arc<Signals<Q, T>>,
+}
+
+impl<Q: TryQueue, T: Send + 'static> Clone for NotifiedWeakSender<Q, T> {
+    fn clone(&self) -> Self {
+        NotifiedWeakSender {
+            tx: self.tx.clone(),
+            signals: Arc::clone(&self.signals),
+        }
+    }
+}
+
 impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
+    type Weak = NotifiedWeakSender<Q, T>;
+
+    fn downgrade(&self) -> NotifiedWeakSender<Q, T> {
+        NotifiedWeakSender {
+            tx: self.tx.clone(),
+            signals: Arc::clone(&self.signals),
+        }
+    }
+
+    fn upgrade(weak: &NotifiedWeakSender<Q, T>) -> Option<Self> {
+        // Count in only while some sender is still counted: once the count has reached 0 the
+        // receiver may already have seen `Closed`.
+        let senders = &weak.signals.senders;
+        let mut count = senders.load(Acquire);
+        loop {
+            if count == 0 {
+                return None;
+            }
+            match senders.compare_exchange_weak(count, count + 1, AcqRel, Acquire) {
+                Ok(_) => break,
+                Err(now) => count = now,
+            }
+        }
+        Some(NotifiedSender {
+            tx: weak.tx.clone(),
+            signals: Arc::clone(&weak.signals),
+        })
+    }
+
+    #[inline]
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         self.signals.push(&self.tx, msg)
     }
@@ -548,6 +594,7 @@ impl<Q: TryQueue, T: Send + 'static> Drop for NotifiedReceiver<Q, T> {
 }
 
 impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
+    #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.stop_stream_wait();
         self.signals.pop()

@@ -60,6 +60,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     ///
     /// # Errors
     /// `Empty` if nothing is queued now, `Closed` once drained and closed.
+    #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.wake_stream();
         let msg = self.raw.try_recv()?;

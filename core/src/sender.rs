@@ -48,6 +48,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     ///
     /// # Errors
     /// `Full(msg)` if the channel is full, `Closed(msg)` if the receiver closed or went away.
+    #[inline]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         match self.raw.try_send(msg) {
             Ok(()) => Ok(()),
@@ -401,6 +402,59 @@ fn try_error<T>(err: SendError<T>) -> TrySendError<T> {
         SendError::Full(msg) | SendError::Timeout(msg) | SendError::WouldDeadlock(msg) => {
             TrySendError::Full(msg)
         }
+    }
+}
+
+/// A sender that does not keep the channel open, from [`Sender::downgrade`]: the channel
+/// closes when the last [`Sender`] goes, however many of these exist. [`upgrade`](Self::upgrade)
+/// gives a `Sender` again while one still exists (a registry keeps these).
+pub struct WeakSender<T: Send + 'static, B: BoundedChannel> {
+    raw: <B::Sender<T> as RawSender<T>>::Weak,
+    shared: Arc<Shared>,
+}
+
+impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
+    /// A weak sender of this channel.
+    pub fn downgrade(&self) -> WeakSender<T, B> {
+        WeakSender {
+            raw: self.raw.downgrade(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> WeakSender<T, B> {
+    /// A `Sender` of the channel, if a `Sender` still exists.
+    pub fn upgrade(&self) -> Option<Sender<T, B>> {
+        let raw = B::Sender::<T>::upgrade(&self.raw)?;
+        self.shared.senders.fetch_add(1, Relaxed);
+        self.shared.endpoint_added();
+        Some(Sender {
+            raw,
+            shared: Arc::clone(&self.shared),
+        })
+    }
+
+    /// A handle on the channel's identity and counters.
+    pub fn handle(&self) -> ChannelHandle {
+        ChannelHandle::new(Arc::clone(&self.shared))
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> Clone for WeakSender<T, B> {
+    fn clone(&self) -> Self {
+        WeakSender {
+            raw: self.raw.clone(),
+            shared: Arc::clone(&self.shared),
+        }
+    }
+}
+
+impl<T: Send + 'static, B: BoundedChannel> fmt::Debug for WeakSender<T, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("WeakSender")
+            .field("name", &self.shared.info.name)
+            .finish_non_exhaustive()
     }
 }
 

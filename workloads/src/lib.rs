@@ -149,7 +149,8 @@ impl SlowConsumer {
 }
 
 /// `iterations` of one `try_send` then one `try_recv` on one thread, at capacity 64, on the
-/// channel named by `kind` (`<backend>/raw` or `<backend>/boundflow`, backend one of `tokio`,
+/// channel named by `kind` (`<backend>/raw`, `<backend>/boundflow`, or `<backend>/any` for
+/// boundflow over `AnyBackend` set to that backend; backend one of `tokio`,
 /// `flume`, `crossbeam`, `async_channel`): the loop the callgrind bench counts instructions
 /// of. Returns the sum received, or `None` for an unknown `kind`.
 pub fn try_pairs(kind: &str, iterations: u64) -> Option<u64> {
@@ -176,6 +177,17 @@ pub fn try_pairs(kind: &str, iterations: u64) -> Option<u64> {
         "flume/boundflow" => boundflow_pairs::<Flume>(CAPACITY, iterations),
         "crossbeam/boundflow" => boundflow_pairs::<Crossbeam>(CAPACITY, iterations),
         "async_channel/boundflow" => boundflow_pairs::<AsyncChannelBackend>(CAPACITY, iterations),
+        any if any.ends_with("/any") => {
+            let backend = boundflow::AnyBackend::from_name(any.trim_end_matches("/any")).ok()?;
+            let (tx, mut rx) = ChannelBuilder::new(backend, "bench.any", CAPACITY)
+                .build::<u64>()
+                .ok()?;
+            pairs(
+                iterations,
+                |i| tx.try_send(i).expect("room"),
+                || rx.try_recv().expect("queued"),
+            )
+        }
         _ => return None,
     })
 }
