@@ -125,6 +125,30 @@ pub mod backends {
 #[cfg(feature = "config")]
 pub use boundflow_config as config;
 
+#[cfg(all(
+    feature = "config",
+    any(
+        feature = "tokio",
+        feature = "flume",
+        feature = "crossbeam",
+        feature = "async-channel"
+    )
+))]
+mod registry;
+#[cfg(all(
+    feature = "config",
+    any(
+        feature = "tokio",
+        feature = "flume",
+        feature = "crossbeam",
+        feature = "async-channel"
+    )
+))]
+pub use registry::{
+    ChannelSnapshot, HealthState, Registry, RegistryBuilder, RegistryError, ShutdownReport,
+    Snapshot,
+};
+
 /// The backends compiled into this build, as the config loader checks channels against them
 /// (`Loader::backends(boundflow::compiled_backends())`).
 #[cfg(feature = "config")]

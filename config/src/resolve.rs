@@ -463,6 +463,24 @@ impl Config {
     pub fn channel(&self, name: &str) -> Option<&ChannelSettings> {
         self.channels.iter().find(|channel| channel.name == name)
     }
+
+    /// Configured channel names close to `name` (a typo, or the same last segment in another
+    /// component), closest first: what an "unknown channel" error lists.
+    pub fn near_names(&self, name: &str) -> Vec<String> {
+        let last = name.rsplit('.').next().unwrap_or(name);
+        let mut near: Vec<(usize, &str)> = self
+            .channels
+            .iter()
+            .map(|channel| channel.name.as_str())
+            .filter_map(|candidate| {
+                let typo = crate::validate::suggest(name, [candidate]).is_some();
+                let same_purpose = candidate.rsplit('.').next() == Some(last);
+                (typo || same_purpose).then(|| (usize::from(!typo), candidate))
+            })
+            .collect();
+        near.sort_unstable();
+        near.into_iter().map(|(_, name)| name.to_owned()).collect()
+    }
 }
 
 /// Reads candidates as one type, reporting what is wrong with a value.

@@ -78,6 +78,15 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
     /// senders leaving).
     fn upgrade(weak: &Self::Weak) -> Option<Self>;
 
+    /// Closes the channel through a weak sender, as the receiver's `close` would (later sends
+    /// fail with `Closed(msg)`, the receiver drains what is queued), if the backend can close
+    /// from the sending side; `false` if it cannot (tokio: its channel closes only from the
+    /// receiver or when every sender has gone). The default cannot.
+    fn close_weak(weak: &Self::Weak) -> bool {
+        let _ = weak;
+        false
+    }
+
     /// Queues `msg` if there is room now, never waiting.
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>>;
 

@@ -54,6 +54,11 @@ impl ChannelHandle {
         self.shared.stats()
     }
 
+    /// Whether the channel is in the saturated state (entered, not yet left).
+    pub fn is_saturated(&self) -> bool {
+        self.shared.saturation.current().0
+    }
+
     /// Whether every endpoint has gone: the counters are final.
     pub fn is_gone(&self) -> bool {
         self.shared.is_gone()

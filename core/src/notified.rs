@@ -427,6 +427,11 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         })
     }
 
+    fn close_weak(weak: &NotifiedWeakSender<Q, T>) -> bool {
+        weak.signals.close();
+        true
+    }
+
     #[inline]
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         self.signals.push(&self.tx, msg)

@@ -439,6 +439,14 @@ impl<T: Send + 'static, B: BoundedChannel> WeakSender<T, B> {
     pub fn handle(&self) -> ChannelHandle {
         ChannelHandle::new(Arc::clone(&self.shared))
     }
+
+    /// Closes the channel as the receiver's `close` would — later sends fail with
+    /// `Closed(msg)`, blocked senders wake, the receiver drains what is queued and then sees
+    /// `Closed` — if the backend can close from the sending side: `false` if it cannot (tokio,
+    /// whose channel closes from its receiver or when every sender has gone).
+    pub fn close(&self) -> bool {
+        B::Sender::<T>::close_weak(&self.raw)
+    }
 }
 
 impl<T: Send + 'static, B: BoundedChannel> Clone for WeakSender<T, B> {
