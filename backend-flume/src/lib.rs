@@ -13,6 +13,8 @@
 //! | depth | flume's `len()` takes a lock, so it is read only for `stats()` (and the tick), never per send | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of flume's receiver | — |
 //! | cancel safety | a dropped `recv` leaves the message queued; a dropped `send` drops its message | — |
+// This crate wraps (or measures) the raw constructor that clippy.toml forbids elsewhere.
+#![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
 
 use boundflow_core::notified::{Notified, TryQueue};

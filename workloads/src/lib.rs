@@ -3,6 +3,8 @@
 //!
 //! Every run moves `messages` `u64`s from `producers` producers to one consumer and returns the
 //! sum of what was received, which the caller can check against [`expected_sum`].
+// This crate wraps (or measures) the raw constructor that clippy.toml forbids elsewhere.
+#![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
 #![allow(clippy::expect_used)] // a broken benchmark channel should stop the run loudly
 
