@@ -1,0 +1,672 @@
+//! boundflow's C ABI, for worker threads in Ruby, Python or C that exchange byte messages with
+//! a Rust core through named, bounded, monitored channels.
+//!
+//! - **Bounded waits only.** Every call that can wait takes a maximum wait in milliseconds; no
+//!   call blocks forever. A waiting call holds no boundflow-wide lock.
+//! - **Explicit status.** Every call returns an `int32_t` status (`BOUNDFLOW_OK`, ...); a
+//!   failed call leaves a message for [`boundflow_last_error`]. A message that was not sent is
+//!   still the caller's: nothing is dropped silently.
+//! - **Nothing unwinds into C.** Panics are caught and reported as `BOUNDFLOW_INTERNAL`.
+//! - **Handles, not pointers.** A `uint64_t` handle is checked on every call (slot and
+//!   generation): NULL, stale and double-freed handles return `BOUNDFLOW_INVALID_HANDLE`.
+//! - **Messages are bytes**, copied on send (the Rust side sees `Box<[u8]>`), at most the
+//!   `max_message_size` given when the handle was opened.
+//!
+//! Two ways to set it up: a C host builds the registry through the ABI
+//! ([`boundflow_registry_open`], then [`boundflow_sender_open`] / [`boundflow_receiver_open`]:
+//! the FFI layer opens the channel and keeps both ends until every handle on it is freed); or a
+//! Rust host opens channels of `Box<[u8]>` itself and hands ends over with [`adopt_sender`] /
+//! [`adopt_receiver`].
+//!
+//! # Interpreter locks
+//! A Python (ctypes releases the GIL around every foreign call) or Ruby (`rb_thread_call_without_gvl`)
+//! binding should release its interpreter lock around the waiting calls
+//! (`boundflow_send_timeout`, `boundflow_recv_timeout`, `boundflow_recv_many`) and wait in
+//! short slices (say 100 ms), checking for signals between them, so Ctrl-C still works.
+#![allow(unsafe_code)] // The C ABI: raw pointers in, checked before use (see each `# Safety`).
+
+mod fork;
+mod handles;
+mod status;
+
+use std::ffi::{CStr, c_char};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use boundflow::config::Loader;
+use boundflow::{
+    Receiver, RecvTimeoutError, Registry, RegistryError, SendTimeoutError, Sender, TryRecvError,
+    TrySendError,
+};
+use parking_lot::Mutex;
+
+use handles::Table;
+pub use status::*;
+use status::{Failure, Outcome, guard};
+
+/// Every live handle.
+static HANDLES: Table<Entry> = Table::new();
+
+enum Entry {
+    Registry(Box<RegistryEntry>),
+    Sender(SenderEntry),
+    Receiver(ReceiverEntry),
+}
+
+struct RegistryEntry {
+    registry: Registry,
+    /// Channels the FFI layer opened, held while some handle uses them.
+    opened: Mutex<std::collections::HashMap<String, Weak<Opened>>>,
+}
+
+/// Both ends of a channel the FFI layer opened.
+struct Opened {
+    tx: Sender<Box<[u8]>>,
+    rx: Arc<Mutex<Receiver<Box<[u8]>>>>,
+}
+
+struct SenderEntry {
+    tx: Sender<Box<[u8]>>,
+    max: usize,
+    _opened: Option<Arc<Opened>>,
+}
+
+struct ReceiverEntry {
+    rx: Arc<Mutex<Receiver<Box<[u8]>>>>,
+    /// A message that did not fit the caller's buffer: the next receive on this handle
+    /// returns it (or `BUFFER_TOO_SMALL` again).
+    pending: Mutex<Option<Box<[u8]>>>,
+    _opened: Option<Arc<Opened>>,
+}
+
+/// One caller buffer of [`boundflow_recv_many`].
+#[repr(C)]
+#[derive(Debug)]
+pub struct BoundflowBuffer {
+    /// Where the message goes.
+    pub data: *mut u8,
+    /// How many bytes `data` can hold.
+    pub capacity: usize,
+    /// Set by the call: the message's length (or, with `BOUNDFLOW_BUFFER_TOO_SMALL`, the
+    /// capacity needed).
+    pub len: usize,
+}
+
+/// A channel's counters. Set `size` to `sizeof(BoundflowStats)` before the call: the library
+/// fills only that many bytes, so a caller built against an older, shorter struct still works.
+#[repr(C)]
+#[derive(Debug, Default, Clone, Copy)]
+pub struct BoundflowStats {
+    /// The struct's size as the caller knows it (set by the caller).
+    pub size: u32,
+    /// Messages the channel accepted.
+    pub sent: u64,
+    /// Messages the receiver took.
+    pub received: u64,
+    /// Sends that found the channel full.
+    pub full_events: u64,
+    /// Messages refused by `drop_newest`.
+    pub dropped_newest: u64,
+    /// Messages evicted by `drop_oldest`.
+    pub evicted: u64,
+    /// Messages dropped unread when the receiver went.
+    pub discarded_at_close: u64,
+    /// Sends that gave up at their deadline.
+    pub timeouts: u64,
+    /// Extra `retry` attempts.
+    pub retries: u64,
+    /// `retry` sends that gave up.
+    pub retries_exhausted: u64,
+    /// Sends that failed because the channel was closed.
+    pub closed_errors: u64,
+    /// Blocking calls refused with `WOULD_DEADLOCK`.
+    pub would_deadlock: u64,
+    /// Messages queued now.
+    pub depth: u64,
+    /// The channel's capacity.
+    pub capacity: u64,
+    /// The fraction of slots in use, 0 to 1.
+    pub saturation: f64,
+    /// The largest depth seen.
+    pub high_water_mark: u64,
+}
+
+fn new_handle(entry: Entry) -> Result<u64, Failure> {
+    fork::install();
+    HANDLES.insert(entry)
+}
+
+fn invalid(what: &str) -> Failure {
+    Failure::new(BOUNDFLOW_INVALID_ARGUMENT, what)
+}
+
+/// Hands a Rust-side sender to foreign code: the returned handle sends through it. Messages
+/// longer than `max_message_size` are refused with `BOUNDFLOW_INVALID_ARGUMENT`.
+///
+/// # Errors
+/// The status code (`BOUNDFLOW_INVALID_ARGUMENT` for a zero size).
+pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u64, i32> {
+    adopt(
+        Entry::Sender(SenderEntry {
+            tx,
+            max: max_message_size,
+            _opened: None,
+        }),
+        max_message_size,
+    )
+}
+
+/// Hands a Rust-side receiver to foreign code (see [`adopt_sender`]).
+///
+/// # Errors
+/// The status code.
+pub fn adopt_receiver(rx: Receiver<Box<[u8]>>) -> Result<u64, i32> {
+    adopt(
+        Entry::Receiver(ReceiverEntry {
+            rx: Arc::new(Mutex::new(rx)),
+            pending: Mutex::new(None),
+            _opened: None,
+        }),
+        1,
+    )
+}
+
+fn adopt(entry: Entry, max: usize) -> Result<u64, i32> {
+    let mut handle = 0;
+    let status = guard(|| {
+        if max == 0 {
+            return Err(invalid("max_message_size must be at least 1"));
+        }
+        handle = new_handle(entry)?;
+        Ok(BOUNDFLOW_OK)
+    });
+    if status == BOUNDFLOW_OK {
+        Ok(handle)
+    } else {
+        Err(status)
+    }
+}
+
+/// Reads a C string argument.
+///
+/// # Safety
+/// `text` is NULL or points to a NUL-terminated string.
+unsafe fn text<'a>(text: *const c_char, what: &str) -> Result<&'a str, Failure> {
+    if text.is_null() {
+        return Err(invalid(&format!("{what} is NULL")));
+    }
+    // SAFETY: non-NULL, and the caller promises NUL termination.
+    unsafe { CStr::from_ptr(text) }
+        .to_str()
+        .map_err(|_| invalid(&format!("{what} is not UTF-8")))
+}
+
+/// Writes a handle to an out-pointer.
+///
+/// # Safety
+/// `out` is NULL or valid for a write.
+unsafe fn write_out<T>(out: *mut T, value: T) -> Result<(), Failure> {
+    if out.is_null() {
+        return Err(invalid("the out-pointer is NULL"));
+    }
+    // SAFETY: non-NULL and valid for a write by the caller's promise.
+    unsafe { out.write(value) };
+    Ok(())
+}
+
+/// Loads the configuration in `config_dir` for `environment` (NULL: `BOUNDFLOW_ENV`, else the
+/// base alone), builds a registry with its tick thread, and writes its handle to `out`.
+/// `BOUNDFLOW_CONFIG_ERROR` lists every problem (file, line, key, fix) in the last error.
+///
+/// # Safety
+/// `config_dir` is a NUL-terminated string; `environment` is NULL or one; `out` is valid for
+/// a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_registry_open(
+    config_dir: *const c_char,
+    environment: *const c_char,
+    out: *mut u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's promises above.
+        let dir = unsafe { text(config_dir, "config_dir") }?;
+        let mut loader = Loader::from_dir(dir).backends(boundflow::compiled_backends());
+        if !environment.is_null() {
+            // SAFETY: non-NULL, NUL-terminated by the caller's promise.
+            loader = loader.environment(unsafe { text(environment, "environment") }?);
+        }
+        let config = loader
+            .load()
+            .map_err(|errors| Failure::new(BOUNDFLOW_CONFIG_ERROR, errors.to_string()))?;
+        let registry = Registry::builder(config)
+            .build()
+            .map_err(|err| Failure::new(BOUNDFLOW_CONFIG_ERROR, err.to_string()))?;
+        let handle = new_handle(Entry::Registry(Box::new(RegistryEntry {
+            registry,
+            opened: Mutex::new(std::collections::HashMap::new()),
+        })))?;
+        // SAFETY: the caller's promise.
+        unsafe { write_out(out, handle) }?;
+        Ok(BOUNDFLOW_OK)
+    })
+}
+
+fn registry_status(err: &RegistryError) -> i32 {
+    match err {
+        RegistryError::UnknownChannel { .. } | RegistryError::NotOpen { .. } => BOUNDFLOW_NOT_FOUND,
+        RegistryError::AlreadyOpen { .. } => BOUNDFLOW_ALREADY_OPEN,
+        RegistryError::TypeMismatch { .. } => BOUNDFLOW_TYPE_MISMATCH,
+        RegistryError::Closed { .. } => BOUNDFLOW_CLOSED,
+        _ => BOUNDFLOW_CONFIG_ERROR,
+    }
+}
+
+/// The channel `name` of the registry, opened by the FFI layer if no handle holds it yet.
+fn opened(registry: u64, name: &str) -> Result<Arc<Opened>, Failure> {
+    let entry = HANDLES.get(registry)?;
+    let Entry::Registry(registry) = &*entry else {
+        return Err(Failure::new(
+            BOUNDFLOW_INVALID_HANDLE,
+            "not a registry handle",
+        ));
+    };
+    let mut opened = registry.opened.lock();
+    if let Some(live) = opened.get(name).and_then(Weak::upgrade) {
+        return Ok(live);
+    }
+    let (tx, rx) = registry
+        .registry
+        .open::<Box<[u8]>>(name)
+        .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
+    let live = Arc::new(Opened {
+        tx,
+        rx: Arc::new(Mutex::new(rx)),
+    });
+    opened.insert(name.to_owned(), Arc::downgrade(&live));
+    Ok(live)
+}
+
+/// Opens a sender handle on the registry's channel `channel`, for messages of at most
+/// `max_message_size` bytes.
+///
+/// # Safety
+/// `channel` is a NUL-terminated string; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_sender_open(
+    registry: u64,
+    channel: *const c_char,
+    max_message_size: usize,
+    out: *mut u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { text(channel, "channel") }?;
+        if max_message_size == 0 {
+            return Err(invalid("max_message_size must be at least 1"));
+        }
+        let opened = opened(registry, name)?;
+        let handle = new_handle(Entry::Sender(SenderEntry {
+            tx: opened.tx.clone(),
+            max: max_message_size,
+            _opened: Some(opened),
+        }))?;
+        // SAFETY: the caller's promise.
+        unsafe { write_out(out, handle) }?;
+        Ok(BOUNDFLOW_OK)
+    })
+}
+
+/// Opens a receiver handle on the registry's channel `channel` (several handles, on several
+/// threads, share its one receiver; a message too big for a caller's buffer waits on the
+/// handle that received it).
+///
+/// # Safety
+/// `channel` is a NUL-terminated string; `out` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_receiver_open(
+    registry: u64,
+    channel: *const c_char,
+    out: *mut u64,
+) -> i32 {
+    guard(|| {
+        // SAFETY: the caller's promise.
+        let name = unsafe { text(channel, "channel") }?;
+        let opened = opened(registry, name)?;
+        let handle = new_handle(Entry::Receiver(ReceiverEntry {
+            rx: Arc::clone(&opened.rx),
+            pending: Mutex::new(None),
+            _opened: Some(opened),
+        }))?;
+        // SAFETY: the caller's promise.
+        unsafe { write_out(out, handle) }?;
+        Ok(BOUNDFLOW_OK)
+    })
+}
+
+/// Frees a handle of any kind. A stale or already freed handle returns
+/// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first.
+#[unsafe(no_mangle)]
+pub extern "C" fn boundflow_handle_free(handle: u64) -> i32 {
+    guard(|| HANDLES.remove(handle).map(|_| BOUNDFLOW_OK))
+}
+
+/// The sender entry, or `BOUNDFLOW_INVALID_HANDLE`.
+fn sender(handle: u64) -> Result<Arc<Entry>, Failure> {
+    let entry = HANDLES.get(handle)?;
+    match &*entry {
+        Entry::Sender(_) => Ok(entry),
+        _ => Err(Failure::new(
+            BOUNDFLOW_INVALID_HANDLE,
+            "not a sender handle",
+        )),
+    }
+}
+
+/// Copies the caller's message after checking it.
+///
+/// # Safety
+/// `data` is NULL or valid for `len` bytes of reads.
+unsafe fn message(data: *const u8, len: usize, max: usize) -> Result<Box<[u8]>, Failure> {
+    if data.is_null() {
+        return Err(invalid("data is NULL"));
+    }
+    if len == 0 {
+        return Err(invalid("the message is empty (send at least one byte)"));
+    }
+    if len > max {
+        return Err(invalid(&format!(
+            "the message is {len} bytes, over this handle's max_message_size of {max}"
+        )));
+    }
+    // SAFETY: non-NULL and valid for `len` bytes by the caller's promise.
+    Ok(unsafe { std::slice::from_raw_parts(data, len) }.into())
+}
+
+/// Sends `len` bytes at `data` if the channel has room now; never waits. `BOUNDFLOW_FULL`:
+/// the channel is full and the message is still the caller's (nothing was queued). Thread-safe:
+/// any thread may send on any sender handle.
+///
+/// # Safety
+/// `data` is valid for `len` bytes of reads (it is copied before the call returns).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_try_send(handle: u64, data: *const u8, len: usize) -> i32 {
+    guard(|| {
+        let entry = sender(handle)?;
+        let Entry::Sender(sender) = &*entry else {
+            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
+        };
+        // SAFETY: the caller's promise.
+        let msg = unsafe { message(data, len, sender.max) }?;
+        match sender.tx.try_send(msg) {
+            Ok(()) => Ok(BOUNDFLOW_OK),
+            Err(TrySendError::Full(_)) => Err(Failure::new(BOUNDFLOW_FULL, "the channel is full")),
+            Err(TrySendError::Closed(_)) => {
+                Err(Failure::new(BOUNDFLOW_CLOSED, "the channel is closed"))
+            }
+        }
+    })
+}
+
+/// Sends `len` bytes at `data`, waiting at most `timeout_ms` milliseconds for room.
+/// `BOUNDFLOW_TIMEOUT`: still full at the deadline (never earlier), and the message is still the
+/// caller's. Release your interpreter lock around this call.
+///
+/// # Safety
+/// `data` is valid for `len` bytes of reads (it is copied before the call waits).
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_send_timeout(
+    handle: u64,
+    data: *const u8,
+    len: usize,
+    timeout_ms: u32,
+) -> i32 {
+    guard(|| {
+        let entry = sender(handle)?;
+        let Entry::Sender(sender) = &*entry else {
+            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
+        };
+        // SAFETY: the caller's promise.
+        let msg = unsafe { message(data, len, sender.max) }?;
+        let wait = Duration::from_millis(u64::from(timeout_ms));
+        match sender.tx.send_timeout_blocking(msg, wait) {
+            Ok(()) => Ok(BOUNDFLOW_OK),
+            Err(SendTimeoutError::Timeout(_)) => Err(Failure::new(
+                BOUNDFLOW_TIMEOUT,
+                format!("the channel stayed full for {timeout_ms} ms"),
+            )),
+            Err(SendTimeoutError::Closed(_)) => {
+                Err(Failure::new(BOUNDFLOW_CLOSED, "the channel is closed"))
+            }
+            Err(SendTimeoutError::WouldDeadlock(_)) => Err(would_deadlock()),
+        }
+    })
+}
+
+fn would_deadlock() -> Failure {
+    Failure::new(
+        BOUNDFLOW_WOULD_DEADLOCK,
+        "this thread runs an async runtime: blocking here would stall it",
+    )
+}
+
+fn receiver(handle: u64) -> Result<Arc<Entry>, Failure> {
+    let entry = HANDLES.get(handle)?;
+    match &*entry {
+        Entry::Receiver(_) => Ok(entry),
+        _ => Err(Failure::new(
+            BOUNDFLOW_INVALID_HANDLE,
+            "not a receiver handle",
+        )),
+    }
+}
+
+impl ReceiverEntry {
+    /// The next message: the pending one, else one received within the deadline (the shared
+    /// receiver's lock is taken within it too); `first` says whether this may wait.
+    fn next(&self, deadline: Instant, may_wait: bool) -> Result<Option<Box<[u8]>>, Failure> {
+        if let Some(msg) = self.pending.lock().take() {
+            return Ok(Some(msg));
+        }
+        let Some(mut rx) = self.rx.try_lock_until(deadline) else {
+            return Err(Failure::new(
+                BOUNDFLOW_TIMEOUT,
+                "other threads held this receiver until the deadline",
+            ));
+        };
+        if !may_wait {
+            return match rx.try_recv() {
+                Ok(msg) => Ok(Some(msg)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => Ok(None),
+            };
+        }
+        match rx.recv_timeout_blocking(deadline.saturating_duration_since(Instant::now())) {
+            Ok(msg) => Ok(Some(msg)),
+            Err(RecvTimeoutError::Timeout) => Err(Failure::new(
+                BOUNDFLOW_TIMEOUT,
+                "nothing arrived before the deadline",
+            )),
+            Err(RecvTimeoutError::Closed) => Err(Failure::new(
+                BOUNDFLOW_CLOSED,
+                "the channel is closed and drained",
+            )),
+            Err(RecvTimeoutError::WouldDeadlock) => Err(would_deadlock()),
+        }
+    }
+
+    fn keep(&self, msg: Box<[u8]>) {
+        *self.pending.lock() = Some(msg);
+    }
+}
+
+fn too_small(needed: usize, capacity: usize) -> Failure {
+    Failure::new(
+        BOUNDFLOW_BUFFER_TOO_SMALL,
+        format!(
+            "the message is {needed} bytes and the buffer holds {capacity}: it is kept for the next receive"
+        ),
+    )
+}
+
+/// Receives one message into `buf` (`capacity` bytes), waiting at most `timeout_ms`; writes its
+/// length to `out_len`. `BOUNDFLOW_BUFFER_TOO_SMALL`: `out_len` is the size needed and the
+/// message is kept for this handle's next receive. Several threads may share a receiver handle.
+///
+/// # Safety
+/// `buf` is valid for `capacity` bytes of writes; `out_len` for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_recv_timeout(
+    handle: u64,
+    buf: *mut u8,
+    capacity: usize,
+    out_len: *mut usize,
+    timeout_ms: u32,
+) -> i32 {
+    guard(|| {
+        if buf.is_null() || out_len.is_null() {
+            return Err(invalid("buf or out_len is NULL"));
+        }
+        let entry = receiver(handle)?;
+        let Entry::Receiver(receiver) = &*entry else {
+            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
+        };
+        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        let Some(msg) = receiver.next(deadline, true)? else {
+            return Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived"));
+        };
+        // SAFETY: `out_len` is valid for a write.
+        unsafe { out_len.write(msg.len()) };
+        if msg.len() > capacity {
+            let needed = msg.len();
+            receiver.keep(msg);
+            return Err(too_small(needed, capacity));
+        }
+        // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our box.
+        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len()) };
+        Ok(BOUNDFLOW_OK)
+    })
+}
+
+/// Receives up to `count` messages into `bufs`, waiting at most `timeout_ms` for the first and
+/// not at all for the rest; writes how many arrived to `out_received` and each one's length to
+/// its buffer's `len`. It stops at the first message that does not fit its buffer and keeps it:
+/// `BOUNDFLOW_OK` with the messages before it, and the next call returns
+/// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`.
+///
+/// # Safety
+/// `bufs` points to `count` buffers, each `data` valid for `capacity` bytes of writes;
+/// `out_received` is valid for a write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_recv_many(
+    handle: u64,
+    bufs: *mut BoundflowBuffer,
+    count: usize,
+    out_received: *mut usize,
+    timeout_ms: u32,
+) -> i32 {
+    guard(|| {
+        if bufs.is_null() || out_received.is_null() || count == 0 {
+            return Err(invalid("bufs or out_received is NULL, or count is 0"));
+        }
+        // SAFETY: `bufs` points to `count` buffers by the caller's promise.
+        let bufs = unsafe { std::slice::from_raw_parts_mut(bufs, count) };
+        if bufs.iter().any(|b| b.data.is_null()) {
+            return Err(invalid("a buffer's data is NULL"));
+        }
+        let entry = receiver(handle)?;
+        let Entry::Receiver(receiver) = &*entry else {
+            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
+        };
+        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        let mut received = 0;
+        let outcome: Outcome = loop {
+            if received == bufs.len() {
+                break Ok(BOUNDFLOW_OK);
+            }
+            let msg = match receiver.next(deadline, received == 0) {
+                Ok(Some(msg)) => msg,
+                Ok(None) => break Ok(BOUNDFLOW_OK),
+                Err(failure) if received > 0 => {
+                    let _ = failure;
+                    break Ok(BOUNDFLOW_OK);
+                }
+                Err(failure) => break Err(failure),
+            };
+            let buf = &mut bufs[received];
+            buf.len = msg.len();
+            if msg.len() > buf.capacity {
+                let needed = msg.len();
+                let capacity = buf.capacity;
+                receiver.keep(msg);
+                break if received == 0 {
+                    Err(too_small(needed, capacity))
+                } else {
+                    Ok(BOUNDFLOW_OK)
+                };
+            }
+            // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's promise.
+            unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
+            received += 1;
+        };
+        // SAFETY: the caller's promise.
+        unsafe { out_received.write(received) };
+        outcome
+    })
+}
+
+/// The counters of the channel a sender or receiver handle is on. Set `out->size` first.
+///
+/// # Safety
+/// `out` is valid for reading its `size` field and writing `size` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) -> i32 {
+    guard(|| {
+        if out.is_null() {
+            return Err(invalid("out is NULL"));
+        }
+        // SAFETY: the caller's promise: at least the `size` field is readable.
+        let size = unsafe { std::ptr::addr_of!((*out).size).read() } as usize;
+        if size < std::mem::size_of::<u32>() {
+            return Err(invalid("out->size is smaller than the size field itself"));
+        }
+        let entry = HANDLES.get(handle)?;
+        let stats = match &*entry {
+            Entry::Sender(sender) => sender.tx.stats(),
+            Entry::Receiver(receiver) => receiver.rx.lock().stats(),
+            Entry::Registry(_) => {
+                return Err(Failure::new(
+                    BOUNDFLOW_INVALID_HANDLE,
+                    "a registry has no counters: pass a sender or receiver handle",
+                ));
+            }
+        };
+        let bytes = size.min(std::mem::size_of::<BoundflowStats>());
+        let full = BoundflowStats {
+            // What was filled in: the caller's size, or ours if the caller's struct is newer.
+            size: bytes as u32,
+            sent: stats.sent,
+            received: stats.received,
+            full_events: stats.full_events,
+            dropped_newest: stats.dropped_newest,
+            evicted: stats.evicted,
+            discarded_at_close: stats.discarded_at_close,
+            timeouts: stats.timeouts,
+            retries: stats.retries,
+            retries_exhausted: stats.retries_exhausted,
+            closed_errors: stats.closed_errors,
+            would_deadlock: stats.would_deadlock,
+            depth: stats.depth as u64,
+            capacity: stats.capacity as u64,
+            saturation: stats.saturation,
+            high_water_mark: stats.high_water_mark as u64,
+        };
+        // SAFETY: `out` is valid for `size >= bytes` bytes of writes; `full` is a local.
+        unsafe {
+            std::ptr::copy_nonoverlapping(
+                std::ptr::from_ref(&full).cast::<u8>(),
+                out.cast::<u8>(),
+                bytes,
+            );
+        }
+        Ok(BOUNDFLOW_OK)
+    })
+}
