@@ -5,7 +5,8 @@ Instruction counts are repeatable on this noisy machine where wall time is not. 
 twice (SHORT and LONG iterations); the difference divided by LONG - SHORT is the cost of one
 pair, with setup and teardown cancelled out. Needs valgrind. Usage (from the workspace root):
 
-    python3 benches/callgrind.py
+    python3 benches/callgrind.py          # raw vs boundflow vs boundflow over AnyBackend
+    python3 benches/callgrind.py --ffi    # FFI boundflow_try_send vs Rust try_send(Box::from(slice))
 """
 import json
 import pathlib
@@ -19,23 +20,23 @@ SHORT, LONG = 10_000, 110_000
 BACKENDS = ["tokio", "flume", "crossbeam", "async_channel"]
 
 
-def executable():
+def executable(bench="try_loop", package_args=("--all-features",)):
     out = subprocess.run(
-        ["cargo", "bench", "--all-features", "--bench", "try_loop", "--no-run", "--message-format=json"],
+        ["cargo", "bench", *package_args, "--bench", bench, "--no-run", "--message-format=json"],
         cwd=ROOT, check=True, capture_output=True, text=True,
     ).stdout
     for line in out.splitlines():
         msg = json.loads(line)
-        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == "try_loop" and msg.get("executable"):
+        if msg.get("reason") == "compiler-artifact" and msg["target"]["name"] == bench and msg.get("executable"):
             return msg["executable"]
-    sys.exit("try_loop executable not found")
+    sys.exit(f"{bench} executable not found")
 
 
-def instructions(exe, kind, iterations):
+def instructions(exe, kind, iterations, prefix=()):
     with tempfile.TemporaryDirectory() as tmp:
         out = pathlib.Path(tmp) / "callgrind.out"
         subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", exe, kind, str(iterations)],
+            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", exe, *prefix, kind, str(iterations)],
             check=True, capture_output=True,
         )
         for line in out.read_text().splitlines():
@@ -45,7 +46,22 @@ def instructions(exe, kind, iterations):
     sys.exit(f"no instruction total for {kind}")
 
 
+def ffi():
+    exe = executable("ffi", ("-p", "boundflow-ffi"))
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    per = {}
+    for kind in ("rust", "ffi"):
+        per[kind] = (instructions(exe, kind, LONG, ("pairs",)) - instructions(exe, kind, SHORT, ("pairs",))) / (LONG - SHORT)
+    print(f"Instructions per 64-byte send + Rust try_recv (callgrind, crossbeam, capacity 1024, commit {commit}):\n")
+    print("| send | instructions | vs Rust |")
+    print("|---|---|---|")
+    print(f"| Rust `try_send(Box::from(slice))` | {per['rust']:.1f} | 1.00x |")
+    print(f"| FFI `boundflow_try_send` | {per['ffi']:.1f} | {per['ffi'] / per['rust']:.2f}x |")
+
+
 def main():
+    if "--ffi" in sys.argv:
+        return ffi()
     exe = executable()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"Instructions per try_send + try_recv pair (callgrind, capacity 64, commit {commit}):\n")

@@ -200,6 +200,11 @@ int32_t boundflow_recv_many(uint64_t handle,
                             size_t *out_received,
                             uint32_t timeout_ms);
 
+// Closes the channel from its receiving side, as Rust's `Receiver::close`: later sends return
+// `BOUNDFLOW_CLOSED` (blocked ones wake), and receives drain what is queued, then return
+// `BOUNDFLOW_CLOSED`. The shared receiver's lock is taken within `timeout_ms`.
+int32_t boundflow_receiver_close(uint64_t handle, uint32_t timeout_ms);
+
 // The counters of the channel a sender or receiver handle is on. Set `out->size` first.
 //
 // # Safety

@@ -1,10 +1,10 @@
 //! The handle table: what a `uint64_t` handle names, checked on every call.
 //!
 //! A handle is `generation << 32 | (slot + 1)`; 0 is never a handle. Each slot has its own
-//! read-write lock, held only while a call clones the slot's entry: calls on different handles
-//! never contend, calls on one handle share a read lock, and there is no global lock on the
-//! send path. Freeing empties the slot and bumps its generation, so a stale or double-freed
-//! handle is refused, never dereferenced; a call already in progress finishes on its clone.
+//! read-write lock: calls on different handles never contend, calls on one handle share its
+//! read lock, and there is no global lock on the send path. Freeing takes the slot's write
+//! lock (after the calls in progress on that handle, each bounded by its timeout), empties it
+//! and bumps its generation, so a stale or double-freed handle is refused, never dereferenced.
 
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -82,8 +82,26 @@ impl<T> Table<T> {
         Ok(u64::from(generation) << 32 | (index as u64 + 1))
     }
 
-    /// The entry `handle` names. The slot's read lock is held only to clone it: a call in
-    /// progress keeps its entry alive after a concurrent free, and a free never waits.
+    /// Runs `f` on the entry `handle` names, under its slot's read lock: two uncontended
+    /// atomic operations, where cloning the entry's `Arc` out (and dropping it) would add two
+    /// more (measured: FFI `try_send` at 2.07x the Rust call with the clone). A free waits for
+    /// calls in progress on that handle, each bounded by its own timeout.
+    pub(crate) fn with<R>(
+        &self,
+        handle: u64,
+        f: impl FnOnce(&T) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
+        let (index, generation) = decode(handle)?;
+        let slot = self.slots().get(index).ok_or_else(invalid)?;
+        let entry = slot.entry.read();
+        match entry.as_ref() {
+            Some((live, value)) if *live == generation => f(value),
+            _ => Err(invalid()),
+        }
+    }
+
+    /// The entry `handle` names, for calls that make other handles from it (the slot's read
+    /// lock is held only to clone it).
     pub(crate) fn get(&self, handle: u64) -> Result<Arc<T>, Failure> {
         let (index, generation) = decode(handle)?;
         let slot = self.slots().get(index).ok_or_else(invalid)?;

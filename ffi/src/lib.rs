@@ -350,16 +350,15 @@ pub extern "C" fn boundflow_handle_free(handle: u64) -> i32 {
     guard(|| HANDLES.remove(handle).map(|_| BOUNDFLOW_OK))
 }
 
-/// The sender entry, or `BOUNDFLOW_INVALID_HANDLE`.
-fn sender(handle: u64) -> Result<Arc<Entry>, Failure> {
-    let entry = HANDLES.get(handle)?;
-    match &*entry {
-        Entry::Sender(_) => Ok(entry),
+/// Runs `f` on the sender `handle` names, or `BOUNDFLOW_INVALID_HANDLE`.
+fn with_sender(handle: u64, f: impl FnOnce(&SenderEntry) -> Outcome) -> Outcome {
+    HANDLES.with(handle, |entry| match entry {
+        Entry::Sender(sender) => f(sender),
         _ => Err(Failure::new(
             BOUNDFLOW_INVALID_HANDLE,
             "not a sender handle",
         )),
-    }
+    })
 }
 
 /// Copies the caller's message after checking it.
@@ -391,19 +390,19 @@ unsafe fn message(data: *const u8, len: usize, max: usize) -> Result<Box<[u8]>, 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn boundflow_try_send(handle: u64, data: *const u8, len: usize) -> i32 {
     guard(|| {
-        let entry = sender(handle)?;
-        let Entry::Sender(sender) = &*entry else {
-            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
-        };
-        // SAFETY: the caller's promise.
-        let msg = unsafe { message(data, len, sender.max) }?;
-        match sender.tx.try_send(msg) {
-            Ok(()) => Ok(BOUNDFLOW_OK),
-            Err(TrySendError::Full(_)) => Err(Failure::new(BOUNDFLOW_FULL, "the channel is full")),
-            Err(TrySendError::Closed(_)) => {
-                Err(Failure::new(BOUNDFLOW_CLOSED, "the channel is closed"))
+        with_sender(handle, |sender| {
+            // SAFETY: the caller's promise.
+            let msg = unsafe { message(data, len, sender.max) }?;
+            match sender.tx.try_send(msg) {
+                Ok(()) => Ok(BOUNDFLOW_OK),
+                Err(TrySendError::Full(_)) => {
+                    Err(Failure::new(BOUNDFLOW_FULL, "the channel is full"))
+                }
+                Err(TrySendError::Closed(_)) => {
+                    Err(Failure::new(BOUNDFLOW_CLOSED, "the channel is closed"))
+                }
             }
-        }
+        })
     })
 }
 
@@ -421,24 +420,22 @@ pub unsafe extern "C" fn boundflow_send_timeout(
     timeout_ms: u32,
 ) -> i32 {
     guard(|| {
-        let entry = sender(handle)?;
-        let Entry::Sender(sender) = &*entry else {
-            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
-        };
-        // SAFETY: the caller's promise.
-        let msg = unsafe { message(data, len, sender.max) }?;
-        let wait = Duration::from_millis(u64::from(timeout_ms));
-        match sender.tx.send_timeout_blocking(msg, wait) {
-            Ok(()) => Ok(BOUNDFLOW_OK),
-            Err(SendTimeoutError::Timeout(_)) => Err(Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                format!("the channel stayed full for {timeout_ms} ms"),
-            )),
-            Err(SendTimeoutError::Closed(_)) => {
-                Err(Failure::new(BOUNDFLOW_CLOSED, "the channel is closed"))
+        with_sender(handle, |sender| {
+            // SAFETY: the caller's promise.
+            let msg = unsafe { message(data, len, sender.max) }?;
+            let wait = Duration::from_millis(u64::from(timeout_ms));
+            match sender.tx.send_timeout_blocking(msg, wait) {
+                Ok(()) => Ok(BOUNDFLOW_OK),
+                Err(SendTimeoutError::Timeout(_)) => Err(Failure::new(
+                    BOUNDFLOW_TIMEOUT,
+                    format!("the channel stayed full for {timeout_ms} ms"),
+                )),
+                Err(SendTimeoutError::Closed(_)) => {
+                    Err(Failure::new(BOUNDFLOW_CLOSED, "the channel is closed"))
+                }
+                Err(SendTimeoutError::WouldDeadlock(_)) => Err(would_deadlock()),
             }
-            Err(SendTimeoutError::WouldDeadlock(_)) => Err(would_deadlock()),
-        }
+        })
     })
 }
 
@@ -449,15 +446,15 @@ fn would_deadlock() -> Failure {
     )
 }
 
-fn receiver(handle: u64) -> Result<Arc<Entry>, Failure> {
-    let entry = HANDLES.get(handle)?;
-    match &*entry {
-        Entry::Receiver(_) => Ok(entry),
+/// Runs `f` on the receiver `handle` names, or `BOUNDFLOW_INVALID_HANDLE`.
+fn with_receiver(handle: u64, f: impl FnOnce(&ReceiverEntry) -> Outcome) -> Outcome {
+    HANDLES.with(handle, |entry| match entry {
+        Entry::Receiver(receiver) => f(receiver),
         _ => Err(Failure::new(
             BOUNDFLOW_INVALID_HANDLE,
             "not a receiver handle",
         )),
-    }
+    })
 }
 
 impl ReceiverEntry {
@@ -525,24 +522,22 @@ pub unsafe extern "C" fn boundflow_recv_timeout(
         if buf.is_null() || out_len.is_null() {
             return Err(invalid("buf or out_len is NULL"));
         }
-        let entry = receiver(handle)?;
-        let Entry::Receiver(receiver) = &*entry else {
-            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
-        };
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-        let Some(msg) = receiver.next(deadline, true)? else {
-            return Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived"));
-        };
-        // SAFETY: `out_len` is valid for a write.
-        unsafe { out_len.write(msg.len()) };
-        if msg.len() > capacity {
-            let needed = msg.len();
-            receiver.keep(msg);
-            return Err(too_small(needed, capacity));
-        }
-        // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our box.
-        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len()) };
-        Ok(BOUNDFLOW_OK)
+        with_receiver(handle, |receiver| {
+            let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+            let Some(msg) = receiver.next(deadline, true)? else {
+                return Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived"));
+            };
+            // SAFETY: `out_len` is valid for a write.
+            unsafe { out_len.write(msg.len()) };
+            if msg.len() > capacity {
+                let needed = msg.len();
+                receiver.keep(msg);
+                return Err(too_small(needed, capacity));
+            }
+            // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our box.
+            unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len()) };
+            Ok(BOUNDFLOW_OK)
+        })
     })
 }
 
@@ -572,44 +567,62 @@ pub unsafe extern "C" fn boundflow_recv_many(
         if bufs.iter().any(|b| b.data.is_null()) {
             return Err(invalid("a buffer's data is NULL"));
         }
-        let entry = receiver(handle)?;
-        let Entry::Receiver(receiver) = &*entry else {
-            return Err(Failure::new(BOUNDFLOW_INTERNAL, "handle kind changed"));
-        };
-        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-        let mut received = 0;
-        let outcome: Outcome = loop {
-            if received == bufs.len() {
-                break Ok(BOUNDFLOW_OK);
-            }
-            let msg = match receiver.next(deadline, received == 0) {
-                Ok(Some(msg)) => msg,
-                Ok(None) => break Ok(BOUNDFLOW_OK),
-                Err(failure) if received > 0 => {
-                    let _ = failure;
+        with_receiver(handle, |receiver| {
+            let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+            let mut received = 0;
+            let outcome: Outcome = loop {
+                if received == bufs.len() {
                     break Ok(BOUNDFLOW_OK);
                 }
-                Err(failure) => break Err(failure),
-            };
-            let buf = &mut bufs[received];
-            buf.len = msg.len();
-            if msg.len() > buf.capacity {
-                let needed = msg.len();
-                let capacity = buf.capacity;
-                receiver.keep(msg);
-                break if received == 0 {
-                    Err(too_small(needed, capacity))
-                } else {
-                    Ok(BOUNDFLOW_OK)
+                let msg = match receiver.next(deadline, received == 0) {
+                    Ok(Some(msg)) => msg,
+                    Ok(None) => break Ok(BOUNDFLOW_OK),
+                    Err(failure) if received > 0 => {
+                        let _ = failure;
+                        break Ok(BOUNDFLOW_OK);
+                    }
+                    Err(failure) => break Err(failure),
                 };
-            }
-            // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's promise.
-            unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
-            received += 1;
-        };
-        // SAFETY: the caller's promise.
-        unsafe { out_received.write(received) };
-        outcome
+                let buf = &mut bufs[received];
+                buf.len = msg.len();
+                if msg.len() > buf.capacity {
+                    let needed = msg.len();
+                    let capacity = buf.capacity;
+                    receiver.keep(msg);
+                    break if received == 0 {
+                        Err(too_small(needed, capacity))
+                    } else {
+                        Ok(BOUNDFLOW_OK)
+                    };
+                }
+                // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's promise.
+                unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
+                received += 1;
+            };
+            // SAFETY: the caller's promise.
+            unsafe { out_received.write(received) };
+            outcome
+        })
+    })
+}
+
+/// Closes the channel from its receiving side, as Rust's `Receiver::close`: later sends return
+/// `BOUNDFLOW_CLOSED` (blocked ones wake), and receives drain what is queued, then return
+/// `BOUNDFLOW_CLOSED`. The shared receiver's lock is taken within `timeout_ms`.
+#[unsafe(no_mangle)]
+pub extern "C" fn boundflow_receiver_close(handle: u64, timeout_ms: u32) -> i32 {
+    guard(|| {
+        with_receiver(handle, |receiver| {
+            let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+            let Some(mut rx) = receiver.rx.try_lock_until(deadline) else {
+                return Err(Failure::new(
+                    BOUNDFLOW_TIMEOUT,
+                    "other threads held this receiver until the deadline",
+                ));
+            };
+            rx.close();
+            Ok(BOUNDFLOW_OK)
+        })
     })
 }
 
