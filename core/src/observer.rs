@@ -56,7 +56,9 @@ pub fn subsystem(name: &str) -> &str {
 /// [`ChannelBuilder::observer`](crate::ChannelBuilder::observer).
 ///
 /// Methods run on the thread that hit the event — a sender's, or the watcher's for
-/// saturation — and should be quick: a blocked sender waits for them.
+/// saturation — and should be quick: a blocked sender waits for them. The watcher calls
+/// `on_saturation` while it holds its list of channels, so an observer must not call back into
+/// that watcher (`watch`, `tick_now`; nor a registry's `open`, which watches).
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};
