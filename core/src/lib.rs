@@ -11,7 +11,7 @@
 //!
 //! Monitoring: every channel keeps [`ChannelStats`]; [`Observer`]s hear of slow-path events;
 //! a [`Watcher`] (the tick) samples channels, drives saturation warnings and hands snapshots to
-//! [`Publish`]ers. Features: `tracing` ([`TracingObserver`]), `serde` (`Serialize` on the
+//! [`Publish`]ers. Features: `tracing` (`TracingObserver`), `serde` (`Serialize` on the
 //! stats and events).
 #![forbid(unsafe_code)]
 
