@@ -1,0 +1,91 @@
+//! `boundflow demo` run as a user runs it: for a few seconds without a terminal it prints a
+//! line per channel and a summary whose counts add up; Ctrl-C ends it with the same summary;
+//! bad flags exit 2.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+use std::io::{BufRead, BufReader, Read};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const CHANNELS: [&str; 5] = [
+    "orchestration.command",
+    "worker.step_processor.execution_request",
+    "worker.step_processor.result",
+    "task_readiness.event_channel",
+    "event_publisher.event_queue",
+];
+
+fn check_summary(out: &str) {
+    for channel in CHANNELS {
+        let lines: Vec<&str> = out.lines().filter(|l| l.contains(channel)).collect();
+        assert!(
+            lines.len() >= 2,
+            "{channel}: no per-second line and summary row:\n{out}"
+        );
+        let row = lines.last().unwrap();
+        assert!(row.trim_end().ends_with("ok"), "{channel}: {row}");
+    }
+    assert!(out.contains("counts add up"), "{out}");
+    assert!(!out.contains("MISMATCH"), "{out}");
+}
+
+#[test]
+fn demo_runs_prints_per_channel_lines_and_a_summary_that_adds_up() {
+    let out = Command::new(env!("CARGO_BIN_EXE_boundflow"))
+        .args(["demo", "--duration", "3s"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    check_summary(&stdout);
+    assert!(
+        stdout.contains("WARN  saturated"),
+        "the saturation warnings show:\n{stdout}"
+    );
+    let drops = stdout
+        .lines()
+        .rfind(|l| l.starts_with("event_publisher.event_queue"))
+        .unwrap();
+    let full: u64 = drops.split_whitespace().nth(5).unwrap().parse().unwrap();
+    assert!(full > 0, "drop_newest refused nothing: {drops}");
+}
+
+#[test]
+fn ctrl_c_ends_it_cleanly_with_the_same_summary() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boundflow"))
+        .args(["demo", "--duration", "60s"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    assert!(first.starts_with("boundflow demo"), "{first}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut rest = String::new();
+    stdout.read_to_string(&mut rest).unwrap();
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0), "{rest}");
+    assert!(rest.contains("interrupted"), "{rest}");
+    check_summary(&rest);
+}
+
+#[test]
+fn bad_demo_flags_exit_2() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_boundflow"))
+            .args(args)
+            .output()
+            .unwrap()
+            .status
+            .code()
+    };
+    assert_eq!(run(&["demo", "--speed", "fast"]), Some(2));
+    assert_eq!(run(&["demo", "--duration"]), Some(2));
+    assert_eq!(run(&["demo", "--duration", "soon"]), Some(2));
+}
