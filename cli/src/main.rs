@@ -3,12 +3,15 @@
 //! - `boundflow check --config-dir DIR [--env ENV] [--backends LIST] [--format text|json]`:
 //!   loads the configuration as the application would and shows every channel with the source
 //!   of each value, or every error with file, line and fix. Exit 0 valid, 1 invalid, 2 usage.
+//! - `boundflow size --rate R --processing-time T [--safety S]`, or `--snapshot FILE
+//!   [--config-dir DIR --env ENV]`: the guide's sizing formula, or capacity suggestions.
 //! - `boundflow demo [--duration 10s] [--config-dir DIR --env ENV]`: a small pipeline on the
 //!   built-in `demo` preset, a line per channel every second, and a checked summary.
 #![forbid(unsafe_code)]
 
 mod check;
 mod demo;
+mod size;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -32,6 +35,35 @@ enum Command {
     /// Run a small pipeline on the built-in `demo` preset and watch backpressure happen: a
     /// line per channel every second, then a summary whose counts are checked.
     Demo(DemoArgs),
+    /// Size a channel: the guide's formula (`--rate`, `--processing-time`, `--safety`), or
+    /// suggestions from a registry snapshot, printed as the TOML lines to change.
+    Size(SizeArgs),
+}
+
+/// `boundflow size`'s flags.
+#[derive(Debug, clap::Args)]
+struct SizeArgs {
+    /// Peak messages per second.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// The consumer's average processing time per message: `50ms`, `2s`.
+    #[arg(long, value_parser = demo::parse_duration)]
+    processing_time: Option<std::time::Duration>,
+    /// The burst factor (the guide suggests 2 to 5).
+    #[arg(long, default_value_t = 3.0)]
+    safety: f64,
+    /// A registry snapshot (`Registry::snapshot().to_json()`) to suggest capacities from.
+    #[arg(long, value_name = "FILE")]
+    snapshot: Option<PathBuf>,
+    /// The utilisation the high-water mark should stay under, in percent.
+    #[arg(long, default_value_t = 70.0)]
+    target_utilisation: f64,
+    /// The configuration directory, to print the exact file and key to change.
+    #[arg(long, value_name = "DIR")]
+    config_dir: Option<PathBuf>,
+    /// Its environment.
+    #[arg(long = "env", value_name = "ENV")]
+    environment: Option<String>,
 }
 
 /// `boundflow demo`'s flags.
@@ -80,6 +112,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Size(args) => match size::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::from(2)
+            }
+        },
         Command::Demo(args) => match demo::run(&args) {
             Ok(true) => ExitCode::SUCCESS,
             Ok(false) => ExitCode::FAILURE,
