@@ -389,7 +389,12 @@ fn docs_name_only_what_is_emitted_and_document_everything_emitted() {
         .map(|(name, _)| base(&name).to_owned())
         .collect();
     let metrics_doc = documented_names(&read("docs/metrics.md"));
-    for file in ["docs/metrics.md", "README.md", "docs/prometheus-rules.yml"] {
+    for file in [
+        "docs/metrics.md",
+        "docs/operations.md",
+        "README.md",
+        "docs/prometheus-rules.yml",
+    ] {
         for name in documented_names(&read(file)) {
             assert!(
                 emitted.contains(&name),
