@@ -13,6 +13,16 @@ use crate::{
     SendTimeoutError, TryRecvError, TrySendError, WaitStrategy,
 };
 
+/// The sending half of a boundflow channel; without a backend type, one chosen at run time
+/// ([`AnyBackend`], as the registry opens them). See [`boundflow_core::Sender`].
+pub type Sender<T, B = AnyBackend> = boundflow_core::Sender<T, B>;
+/// The receiving half of a boundflow channel (see [`Sender`]).
+pub type Receiver<T, B = AnyBackend> = boundflow_core::Receiver<T, B>;
+/// A sender that does not keep the channel open (see [`Sender`]).
+pub type WeakSender<T, B = AnyBackend> = boundflow_core::WeakSender<T, B>;
+/// A channel's two ends (see [`Sender`]).
+pub type ChannelPair<T, B = AnyBackend> = boundflow_core::ChannelPair<T, B>;
+
 /// A `Notified` backend's raw sender (for calls that name the type).
 #[cfg(any(feature = "flume", feature = "crossbeam", feature = "async-channel"))]
 type Notified<Q, T> = boundflow_core::notified::NotifiedSender<Q, T>;

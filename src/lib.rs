@@ -52,41 +52,11 @@ mod any_backend;
     feature = "crossbeam",
     feature = "async-channel"
 ))]
-pub use any_backend::{AnyBackend, AnyReceiver, AnySender, AnyWeakSender, UnknownBackend};
+pub use any_backend::{
+    AnyBackend, AnyReceiver, AnySender, AnyWeakSender, ChannelPair, Receiver, Sender,
+    UnknownBackend, WeakSender,
+};
 
-/// The sending half of a boundflow channel; without a backend type, one chosen at run time
-/// ([`AnyBackend`], as the registry opens them). See [`boundflow_core::Sender`].
-#[cfg(any(
-    feature = "tokio",
-    feature = "flume",
-    feature = "crossbeam",
-    feature = "async-channel"
-))]
-pub type Sender<T, B = AnyBackend> = boundflow_core::Sender<T, B>;
-/// The receiving half of a boundflow channel (see [`Sender`]).
-#[cfg(any(
-    feature = "tokio",
-    feature = "flume",
-    feature = "crossbeam",
-    feature = "async-channel"
-))]
-pub type Receiver<T, B = AnyBackend> = boundflow_core::Receiver<T, B>;
-/// A sender that does not keep the channel open (see [`Sender`]).
-#[cfg(any(
-    feature = "tokio",
-    feature = "flume",
-    feature = "crossbeam",
-    feature = "async-channel"
-))]
-pub type WeakSender<T, B = AnyBackend> = boundflow_core::WeakSender<T, B>;
-/// A channel's two ends (see [`Sender`]).
-#[cfg(any(
-    feature = "tokio",
-    feature = "flume",
-    feature = "crossbeam",
-    feature = "async-channel"
-))]
-pub type ChannelPair<T, B = AnyBackend> = boundflow_core::ChannelPair<T, B>;
 #[cfg(not(any(
     feature = "tokio",
     feature = "flume",

@@ -91,23 +91,27 @@ impl<T> Table<T> {
         handle: u64,
         f: impl FnOnce(&T) -> Result<R, Failure>,
     ) -> Result<R, Failure> {
-        let (index, generation) = decode(handle)?;
-        let slot = self.slots().get(index).ok_or_else(invalid)?;
-        let entry = slot.entry.read();
-        match entry.as_ref() {
-            Some((live, value)) if *live == generation => f(value),
-            _ => Err(invalid()),
-        }
+        self.live(handle, |value| f(value))
     }
 
     /// The entry `handle` names, for calls that make other handles from it (the slot's read
     /// lock is held only to clone it).
     pub(crate) fn get(&self, handle: u64) -> Result<Arc<T>, Failure> {
+        self.live(handle, |value| Ok(Arc::clone(value)))
+    }
+
+    /// Runs `f` on the live entry of `handle` under its slot's read lock: the one place a
+    /// handle's slot and generation are checked.
+    fn live<R>(
+        &self,
+        handle: u64,
+        f: impl FnOnce(&Arc<T>) -> Result<R, Failure>,
+    ) -> Result<R, Failure> {
         let (index, generation) = decode(handle)?;
         let slot = self.slots().get(index).ok_or_else(invalid)?;
         let entry = slot.entry.read();
         match entry.as_ref() {
-            Some((live, value)) if *live == generation => Ok(Arc::clone(value)),
+            Some((live, value)) if *live == generation => f(value),
             _ => Err(invalid()),
         }
     }

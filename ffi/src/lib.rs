@@ -140,20 +140,27 @@ fn invalid(what: &str) -> Failure {
     Failure::new(BOUNDFLOW_INVALID_ARGUMENT, what)
 }
 
+/// A sender handle's `max_message_size`, checked.
+fn message_size(max: usize) -> Result<usize, Failure> {
+    if max == 0 {
+        return Err(invalid("max_message_size must be at least 1"));
+    }
+    Ok(max)
+}
+
 /// Hands a Rust-side sender to foreign code: the returned handle sends through it. Messages
 /// longer than `max_message_size` are refused with `BOUNDFLOW_INVALID_ARGUMENT`.
 ///
 /// # Errors
 /// The status code (`BOUNDFLOW_INVALID_ARGUMENT` for a zero size).
 pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u64, i32> {
-    adopt(
-        Entry::Sender(SenderEntry {
+    adopt(|| {
+        Ok(Entry::Sender(SenderEntry {
             tx,
-            max: max_message_size,
+            max: message_size(max_message_size)?,
             _opened: None,
-        }),
-        max_message_size,
-    )
+        }))
+    })
 }
 
 /// Hands a Rust-side receiver to foreign code (see [`adopt_sender`]).
@@ -161,23 +168,20 @@ pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u6
 /// # Errors
 /// The status code.
 pub fn adopt_receiver(rx: Receiver<Box<[u8]>>) -> Result<u64, i32> {
-    adopt(
-        Entry::Receiver(ReceiverEntry {
+    adopt(|| {
+        Ok(Entry::Receiver(ReceiverEntry {
             rx: Arc::new(Mutex::new(rx)),
             pending: Mutex::new(None),
             _opened: None,
-        }),
-        1,
-    )
+        }))
+    })
 }
 
-fn adopt(entry: Entry, max: usize) -> Result<u64, i32> {
+/// A handle for the entry `make` builds, as the status-returning calls report it.
+fn adopt(make: impl FnOnce() -> Result<Entry, Failure>) -> Result<u64, i32> {
     let mut handle = 0;
     let status = guard(|| {
-        if max == 0 {
-            return Err(invalid("max_message_size must be at least 1"));
-        }
-        handle = new_handle(entry)?;
+        handle = new_handle(make()?)?;
         Ok(BOUNDFLOW_OK)
     });
     if status == BOUNDFLOW_OK {
@@ -301,13 +305,11 @@ pub unsafe extern "C" fn boundflow_sender_open(
     guard(|| {
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
-        if max_message_size == 0 {
-            return Err(invalid("max_message_size must be at least 1"));
-        }
+        let max = message_size(max_message_size)?;
         let opened = opened(registry, name)?;
         let handle = new_handle(Entry::Sender(SenderEntry {
             tx: opened.tx.clone(),
-            max: max_message_size,
+            max,
             _opened: Some(opened),
         }))?;
         // SAFETY: the caller's promise.
@@ -464,12 +466,7 @@ impl ReceiverEntry {
         if let Some(msg) = self.pending.lock().take() {
             return Ok(Some(msg));
         }
-        let Some(mut rx) = self.rx.try_lock_until(deadline) else {
-            return Err(Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                "other threads held this receiver until the deadline",
-            ));
-        };
+        let mut rx = self.lock_until(deadline)?;
         if !may_wait {
             return match rx.try_recv() {
                 Ok(msg) => Ok(Some(msg)),
@@ -488,6 +485,19 @@ impl ReceiverEntry {
             )),
             Err(RecvTimeoutError::WouldDeadlock) => Err(would_deadlock()),
         }
+    }
+
+    /// The shared receiver, locked within the call's deadline.
+    fn lock_until(
+        &self,
+        deadline: Instant,
+    ) -> Result<parking_lot::MutexGuard<'_, Receiver<Box<[u8]>>>, Failure> {
+        self.rx.try_lock_until(deadline).ok_or_else(|| {
+            Failure::new(
+                BOUNDFLOW_TIMEOUT,
+                "other threads held this receiver until the deadline",
+            )
+        })
     }
 
     fn keep(&self, msg: Box<[u8]>) {
@@ -614,12 +624,7 @@ pub extern "C" fn boundflow_receiver_close(handle: u64, timeout_ms: u32) -> i32 
     guard(|| {
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let Some(mut rx) = receiver.rx.try_lock_until(deadline) else {
-                return Err(Failure::new(
-                    BOUNDFLOW_TIMEOUT,
-                    "other threads held this receiver until the deadline",
-                ));
-            };
+            let mut rx = receiver.lock_until(deadline)?;
             rx.close();
             Ok(BOUNDFLOW_OK)
         })
