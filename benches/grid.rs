@@ -22,8 +22,8 @@ use std::time::Duration;
 use boundflow::{AsyncChannel as AsyncChannelBackend, Crossbeam, Flume, Tokio};
 use boundflow_workloads::{
     AsyncChannel, BlockingChannel, Boundflow, Cost, RawAsyncChannel, RawCrossbeam, RawFlume,
-    RawTokio, SlowConsumer, Workload, async_runtime, expected_sum, measure, run_async,
-    run_blocking, run_slow_consumer,
+    RawTokio, SlowConsumer, Spread, Workload, async_runtime, expected_sum, measure, median,
+    run_async, run_blocking, run_slow_consumer,
 };
 
 const CAPACITIES: [usize; 3] = [1, 64, 1024];
@@ -144,25 +144,10 @@ fn with_metrics() -> boundflow::TickThread {
     tick
 }
 
-fn median(values: &mut [f64]) -> f64 {
-    values.sort_by(f64::total_cmp);
-    let n = values.len();
-    if n == 0 {
-        return f64::NAN;
-    }
-    if n % 2 == 1 {
-        values[n / 2]
-    } else {
-        (values[n / 2 - 1] + values[n / 2]) / 2.0
-    }
-}
-
-/// `median [min–max]` of `values`, to two decimals.
-fn summary(mut values: Vec<f64>) -> (f64, String) {
-    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
-    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-    let mid = median(&mut values);
-    (mid, format!("{mid:.2} [{min:.2}–{max:.2}]"))
+/// `(median, "median [min–max]")` of `values`, to two decimals.
+fn summary(values: Vec<f64>) -> (f64, String) {
+    let spread = Spread::of(&values);
+    (spread.median, spread.to_string())
 }
 
 fn per_message_ns(duration: Duration, messages: u64) -> f64 {

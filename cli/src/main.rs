@@ -6,9 +6,13 @@
 //! - `boundflow size --rate R --processing-time T [--safety S]`, or `--snapshot FILE
 //!   [--config-dir DIR --env ENV]`: the guide's sizing formula, or capacity suggestions.
 //! - `boundflow demo [--duration 10s] [--config-dir DIR --env ENV]`: a small pipeline on the
-//!   built-in `demo` preset, a line per channel every second, and a checked summary.
+//!   built-in `demo` preset, a live view (or a line per channel every second when stdout is not
+//!   a terminal), and a checked summary; `--metrics-addr` serves Prometheus `/metrics`.
+//! - `boundflow bench [--capacity N --producers N --mode blocking|async --message-size BYTES]`:
+//!   raw backend against boundflow over it, throughput and CPU per message, and a recommendation.
 #![forbid(unsafe_code)]
 
+mod bench;
 mod check;
 mod demo;
 mod size;
@@ -35,9 +39,77 @@ enum Command {
     /// Run a small pipeline on the built-in `demo` preset and watch backpressure happen: a
     /// line per channel every second, then a summary whose counts are checked.
     Demo(DemoArgs),
+    /// A quick grid for one workload: each raw backend against boundflow over it, throughput
+    /// and CPU per message with their ratios, and which backend to pick if one clearly wins.
+    Bench(BenchArgs),
     /// Size a channel: the guide's formula (`--rate`, `--processing-time`, `--safety`), or
     /// suggestions from a registry snapshot, printed as the TOML lines to change.
     Size(SizeArgs),
+}
+
+/// `boundflow bench`'s flags.
+#[derive(Debug, clap::Args)]
+struct BenchArgs {
+    /// Channel capacity.
+    #[arg(long, default_value_t = 64, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=1_000_000))]
+    capacity: usize,
+    /// Producer threads (blocking) or tasks (async); one consumer.
+    #[arg(long, default_value_t = 1, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    producers: usize,
+    /// Plain threads with blocking calls, or tasks on a two-worker tokio runtime.
+    #[arg(long, value_enum, default_value_t = Mode::Blocking)]
+    mode: Mode,
+    /// Message size in bytes: 8, 64, 256, 1024 or 4096.
+    #[arg(long, default_value_t = 8, value_parser = message_size)]
+    message_size: usize,
+    /// Messages per run, split between the producers.
+    #[arg(long, default_value_t = 100_000, value_parser = clap::value_parser!(u64).range(1..))]
+    messages: u64,
+    /// Rounds; each runs raw and boundflow back to back.
+    #[arg(long, default_value_t = 5, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=100))]
+    rounds: usize,
+    /// The backends to measure, comma-separated (default: all four).
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        default_value = "tokio,flume,crossbeam,async_channel",
+        value_parser = clap::builder::PossibleValuesParser::new(bench::BACKENDS)
+    )]
+    backends: Vec<String>,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+/// How `bench` drives the channel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Mode {
+    /// Plain threads, blocking sends and receives.
+    Blocking,
+    /// Tokio tasks, `send().await` and `recv().await`.
+    Async,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Blocking => "blocking",
+            Mode::Async => "async",
+        }
+    }
+}
+
+fn message_size(text: &str) -> Result<usize, String> {
+    text.parse::<usize>()
+        .ok()
+        .filter(|n| boundflow_workloads::MESSAGE_SIZES.contains(n))
+        .ok_or_else(|| {
+            format!(
+                "the message sizes are {:?} bytes",
+                boundflow_workloads::MESSAGE_SIZES
+            )
+        })
 }
 
 /// `boundflow size`'s flags.
@@ -112,6 +184,13 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Check(args) => check::run(&args),
+        Command::Bench(args) => match bench::run(&args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("error: {message}");
+                ExitCode::FAILURE
+            }
+        },
         Command::Size(args) => match size::run(&args) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {

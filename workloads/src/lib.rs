@@ -1,8 +1,10 @@
 //! Fixed channel workloads — SPSC or MPSC, blocking or async, any capacity — run on a raw backend
 //! or on boundflow over the same backend, so both can be measured side by side in one run.
 //!
-//! Every run moves `messages` `u64`s from `producers` producers to one consumer and returns the
-//! sum of what was received, which the caller can check against [`expected_sum`].
+//! Every run moves `messages` messages from `producers` producers to one consumer and returns the
+//! sum of the sequence numbers received, which the caller can check against [`expected_sum`].
+//! Messages are `u64` unless a run names another [`Message`] ([`Payload`] for larger ones;
+//! [`for_message_size`] picks one by its size in bytes).
 // This crate wraps (or measures) the raw constructor that clippy.toml forbids elsewhere.
 #![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
@@ -43,6 +45,107 @@ impl Workload {
 pub fn expected_sum(workload: &Workload) -> u64 {
     let per = workload.per_producer();
     workload.producers as u64 * (per * per.saturating_sub(1) / 2)
+}
+
+/// What a workload moves: made from a sequence number, which the consumer reads back for the
+/// checksum.
+pub trait Message: std::fmt::Debug + Send + 'static {
+    /// The message carrying `seq`.
+    fn new(seq: u64) -> Self;
+    /// The sequence number it carries.
+    fn seq(&self) -> u64;
+}
+
+impl Message for u64 {
+    fn new(seq: u64) -> Self {
+        seq
+    }
+    fn seq(&self) -> u64 {
+        *self
+    }
+}
+
+/// A message of `8 * WORDS` bytes, moved by value like a user's struct; every word holds the
+/// sequence number, so building one writes all of it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Payload<const WORDS: usize>(pub [u64; WORDS]);
+
+impl<const WORDS: usize> Message for Payload<WORDS> {
+    fn new(seq: u64) -> Self {
+        Self([seq; WORDS])
+    }
+    fn seq(&self) -> u64 {
+        self.0.first().copied().unwrap_or_default()
+    }
+}
+
+/// The message sizes [`for_message_size`] knows, in bytes.
+pub const MESSAGE_SIZES: [usize; 5] = [8, 64, 256, 1024, 4096];
+
+/// Something to run with a message type chosen at run time (see [`for_message_size`]).
+pub trait WithMessage {
+    /// What the run returns.
+    type Output;
+    /// Runs with messages of type `M`.
+    fn run<M: Message>(self) -> Self::Output;
+}
+
+/// Runs `with` on the message type of `bytes` bytes (`u64` for 8, else a [`Payload`]); `None`
+/// for a size not in [`MESSAGE_SIZES`].
+pub fn for_message_size<W: WithMessage>(bytes: usize, with: W) -> Option<W::Output> {
+    Some(match bytes {
+        8 => with.run::<u64>(),
+        64 => with.run::<Payload<8>>(),
+        256 => with.run::<Payload<32>>(),
+        1024 => with.run::<Payload<128>>(),
+        4096 => with.run::<Payload<512>>(),
+        _ => return None,
+    })
+}
+
+/// The median of `values` (sorted in place); NaN when empty.
+pub fn median(values: &mut [f64]) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    match n {
+        0 => f64::NAN,
+        _ if n % 2 == 1 => values[n / 2],
+        _ => (values[n / 2 - 1] + values[n / 2]) / 2.0,
+    }
+}
+
+/// The median and range of a set of rounds.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Spread {
+    /// The median.
+    pub median: f64,
+    /// The smallest value.
+    pub min: f64,
+    /// The largest value.
+    pub max: f64,
+}
+
+impl Spread {
+    /// The median and range of `values`.
+    pub fn of(values: &[f64]) -> Self {
+        Self {
+            median: median(&mut values.to_vec()),
+            min: values.iter().copied().fold(f64::INFINITY, f64::min),
+            max: values.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+
+    /// `max - min`.
+    pub fn width(&self) -> f64 {
+        self.max - self.min
+    }
+}
+
+impl std::fmt::Display for Spread {
+    /// `median [min–max]` to two decimals.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:.2} [{:.2}–{:.2}]", self.median, self.min, self.max)
+    }
 }
 
 /// CPU time used so far (user + system) by `who`: the whole process (`RUSAGE_SELF`, all
@@ -106,7 +209,7 @@ pub fn run_slow_consumer<C: BlockingChannel>(
     let per = workload.per_producer();
     let start_cpu = process_cpu_time();
     let start = Instant::now();
-    let senders = spawn_producers::<C>(&tx, producers, per);
+    let senders = spawn_producers::<u64, C>(&tx, producers, per);
     drop(tx);
     let consumer_cpu_start = thread_cpu_time();
     let mut due = Instant::now();
@@ -195,7 +298,7 @@ pub fn try_pairs(kind: &str, iterations: u64) -> Option<u64> {
 }
 
 fn boundflow_pairs<B: BoundedChannel + Default>(capacity: usize, iterations: u64) -> u64 {
-    let (tx, mut rx) = boundflow_pair::<B>(capacity);
+    let (tx, mut rx) = boundflow_pair::<u64, B>(capacity);
     pairs(
         iterations,
         |i| tx.try_send(i).expect("room"),
@@ -213,8 +316,8 @@ fn pairs(iterations: u64, mut send: impl FnMut(u64), mut recv: impl FnMut() -> u
     sum
 }
 
-/// A channel driven from plain threads.
-pub trait BlockingChannel {
+/// A channel driven from plain threads, moving messages of type `M`.
+pub trait BlockingChannel<M: Message = u64> {
     /// Sending end.
     type Tx: Clone + Send + 'static;
     /// Receiving end.
@@ -222,13 +325,13 @@ pub trait BlockingChannel {
     /// Makes a channel of `capacity`.
     fn make(capacity: usize) -> (Self::Tx, Self::Rx);
     /// Sends, blocking while full.
-    fn send(tx: &Self::Tx, msg: u64);
+    fn send(tx: &Self::Tx, msg: M);
     /// Receives, blocking while empty; `None` once closed.
-    fn recv(rx: &mut Self::Rx) -> Option<u64>;
+    fn recv(rx: &mut Self::Rx) -> Option<M>;
 }
 
-/// A channel driven from async tasks.
-pub trait AsyncChannel {
+/// A channel driven from async tasks, moving messages of type `M`.
+pub trait AsyncChannel<M: Message = u64> {
     /// Sending end.
     type Tx: Clone + Send + Sync + 'static;
     /// Receiving end.
@@ -236,13 +339,13 @@ pub trait AsyncChannel {
     /// Makes a channel of `capacity`.
     fn make(capacity: usize) -> (Self::Tx, Self::Rx);
     /// Sends, waiting while full.
-    fn send(tx: &Self::Tx, msg: u64) -> impl Future<Output = ()> + Send;
+    fn send(tx: &Self::Tx, msg: M) -> impl Future<Output = ()> + Send;
     /// Receives, waiting while empty; `None` once closed.
-    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<u64>> + Send;
+    fn recv(rx: &mut Self::Rx) -> impl Future<Output = Option<M>> + Send;
 }
 
 /// Spawns `producers` threads, each sending `0..per` on its own clone of `tx`.
-fn spawn_producers<C: BlockingChannel>(
+fn spawn_producers<M: Message, C: BlockingChannel<M>>(
     tx: &C::Tx,
     producers: usize,
     per: u64,
@@ -252,22 +355,28 @@ fn spawn_producers<C: BlockingChannel>(
             let tx = tx.clone();
             thread::spawn(move || {
                 for i in 0..per {
-                    C::send(&tx, i);
+                    C::send(&tx, M::new(i));
                 }
             })
         })
         .collect()
 }
 
-/// Runs `workload` on OS threads: producers on spawned threads, the consumer on this one.
+/// Runs `workload` of `u64`s on OS threads: producers on spawned threads, the consumer on this
+/// one.
 pub fn run_blocking<C: BlockingChannel>(workload: &Workload) -> u64 {
+    run_blocking_of::<u64, C>(workload)
+}
+
+/// [`run_blocking`] with messages of type `M`.
+pub fn run_blocking_of<M: Message, C: BlockingChannel<M>>(workload: &Workload) -> u64 {
     let (tx, mut rx) = C::make(workload.capacity);
     let per = workload.per_producer();
-    let producers = spawn_producers::<C>(&tx, workload.producers, per);
+    let producers = spawn_producers::<M, C>(&tx, workload.producers, per);
     drop(tx);
     let mut sum = 0u64;
     while let Some(msg) = C::recv(&mut rx) {
-        sum = sum.wrapping_add(msg);
+        sum = sum.wrapping_add(msg.seq());
     }
     for producer in producers {
         producer.join().expect("producer panicked");
@@ -275,8 +384,16 @@ pub fn run_blocking<C: BlockingChannel>(workload: &Workload) -> u64 {
     sum
 }
 
-/// Runs `workload` as tasks on `runtime`: producers and the consumer are all spawned.
+/// Runs `workload` of `u64`s as tasks on `runtime`: producers and the consumer are all spawned.
 pub fn run_async<C: AsyncChannel>(runtime: &tokio::runtime::Runtime, workload: &Workload) -> u64 {
+    run_async_of::<u64, C>(runtime, workload)
+}
+
+/// [`run_async`] with messages of type `M`.
+pub fn run_async_of<M: Message, C: AsyncChannel<M>>(
+    runtime: &tokio::runtime::Runtime,
+    workload: &Workload,
+) -> u64 {
     let (tx, mut rx) = C::make(workload.capacity);
     let per = workload.per_producer();
     runtime.block_on(async move {
@@ -285,7 +402,7 @@ pub fn run_async<C: AsyncChannel>(runtime: &tokio::runtime::Runtime, workload: &
                 let tx = tx.clone();
                 tokio::spawn(async move {
                     for i in 0..per {
-                        C::send(&tx, i).await;
+                        C::send(&tx, M::new(i)).await;
                     }
                 })
             })
@@ -294,7 +411,7 @@ pub fn run_async<C: AsyncChannel>(runtime: &tokio::runtime::Runtime, workload: &
         let consumer = tokio::spawn(async move {
             let mut sum = 0u64;
             while let Some(msg) = C::recv(&mut rx).await {
-                sum = sum.wrapping_add(msg);
+                sum = sum.wrapping_add(msg.seq());
             }
             sum
         });
@@ -315,9 +432,9 @@ pub fn async_runtime() -> std::io::Result<tokio::runtime::Runtime> {
 /// boundflow over backend `B` (policy `block`).
 pub struct Boundflow<B>(std::marker::PhantomData<B>);
 
-fn boundflow_pair<B: BoundedChannel + Default>(
+fn boundflow_pair<M: Message, B: BoundedChannel + Default>(
     capacity: usize,
-) -> (Sender<u64, B>, Receiver<u64, B>) {
+) -> (Sender<M, B>, Receiver<M, B>) {
     static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let pair = ChannelBuilder::new(B::default(), format!("bench.channel_{n}"), capacity)
@@ -337,30 +454,30 @@ pub fn watch_every_channel(watcher: boundflow::Watcher) {
     let _ = WATCHER.set(watcher);
 }
 
-impl<B: BoundedChannel + Default> BlockingChannel for Boundflow<B> {
-    type Tx = Sender<u64, B>;
-    type Rx = Receiver<u64, B>;
+impl<M: Message, B: BoundedChannel + Default> BlockingChannel<M> for Boundflow<B> {
+    type Tx = Sender<M, B>;
+    type Rx = Receiver<M, B>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         boundflow_pair(capacity)
     }
-    fn send(tx: &Self::Tx, msg: u64) {
+    fn send(tx: &Self::Tx, msg: M) {
         tx.send_blocking(msg).expect("receiver alive");
     }
-    fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv_blocking().ok()
     }
 }
 
-impl<B: BoundedChannel + Default> AsyncChannel for Boundflow<B> {
-    type Tx = Sender<u64, B>;
-    type Rx = Receiver<u64, B>;
+impl<M: Message, B: BoundedChannel + Default> AsyncChannel<M> for Boundflow<B> {
+    type Tx = Sender<M, B>;
+    type Rx = Receiver<M, B>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         boundflow_pair(capacity)
     }
-    async fn send(tx: &Self::Tx, msg: u64) {
+    async fn send(tx: &Self::Tx, msg: M) {
         tx.send(msg).await.expect("receiver alive");
     }
-    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    async fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv().await.ok()
     }
 }
@@ -368,30 +485,30 @@ impl<B: BoundedChannel + Default> AsyncChannel for Boundflow<B> {
 /// Raw `tokio::sync::mpsc`.
 pub struct RawTokio;
 
-impl BlockingChannel for RawTokio {
-    type Tx = tokio::sync::mpsc::Sender<u64>;
-    type Rx = tokio::sync::mpsc::Receiver<u64>;
+impl<M: Message> BlockingChannel<M> for RawTokio {
+    type Tx = tokio::sync::mpsc::Sender<M>;
+    type Rx = tokio::sync::mpsc::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         tokio::sync::mpsc::channel(capacity)
     }
-    fn send(tx: &Self::Tx, msg: u64) {
+    fn send(tx: &Self::Tx, msg: M) {
         tx.blocking_send(msg).expect("receiver alive");
     }
-    fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.blocking_recv()
     }
 }
 
-impl AsyncChannel for RawTokio {
-    type Tx = tokio::sync::mpsc::Sender<u64>;
-    type Rx = tokio::sync::mpsc::Receiver<u64>;
+impl<M: Message> AsyncChannel<M> for RawTokio {
+    type Tx = tokio::sync::mpsc::Sender<M>;
+    type Rx = tokio::sync::mpsc::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         tokio::sync::mpsc::channel(capacity)
     }
-    async fn send(tx: &Self::Tx, msg: u64) {
+    async fn send(tx: &Self::Tx, msg: M) {
         tx.send(msg).await.expect("receiver alive");
     }
-    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    async fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv().await
     }
 }
@@ -399,30 +516,30 @@ impl AsyncChannel for RawTokio {
 /// Raw flume.
 pub struct RawFlume;
 
-impl BlockingChannel for RawFlume {
-    type Tx = flume::Sender<u64>;
-    type Rx = flume::Receiver<u64>;
+impl<M: Message> BlockingChannel<M> for RawFlume {
+    type Tx = flume::Sender<M>;
+    type Rx = flume::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         flume::bounded(capacity)
     }
-    fn send(tx: &Self::Tx, msg: u64) {
+    fn send(tx: &Self::Tx, msg: M) {
         tx.send(msg).expect("receiver alive");
     }
-    fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv().ok()
     }
 }
 
-impl AsyncChannel for RawFlume {
-    type Tx = flume::Sender<u64>;
-    type Rx = flume::Receiver<u64>;
+impl<M: Message> AsyncChannel<M> for RawFlume {
+    type Tx = flume::Sender<M>;
+    type Rx = flume::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         flume::bounded(capacity)
     }
-    async fn send(tx: &Self::Tx, msg: u64) {
+    async fn send(tx: &Self::Tx, msg: M) {
         tx.send_async(msg).await.expect("receiver alive");
     }
-    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    async fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv_async().await.ok()
     }
 }
@@ -430,16 +547,16 @@ impl AsyncChannel for RawFlume {
 /// Raw crossbeam-channel (blocking only: it has no async API).
 pub struct RawCrossbeam;
 
-impl BlockingChannel for RawCrossbeam {
-    type Tx = crossbeam_channel::Sender<u64>;
-    type Rx = crossbeam_channel::Receiver<u64>;
+impl<M: Message> BlockingChannel<M> for RawCrossbeam {
+    type Tx = crossbeam_channel::Sender<M>;
+    type Rx = crossbeam_channel::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         crossbeam_channel::bounded(capacity)
     }
-    fn send(tx: &Self::Tx, msg: u64) {
+    fn send(tx: &Self::Tx, msg: M) {
         tx.send(msg).expect("receiver alive");
     }
-    fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv().ok()
     }
 }
@@ -447,30 +564,30 @@ impl BlockingChannel for RawCrossbeam {
 /// Raw async-channel.
 pub struct RawAsyncChannel;
 
-impl BlockingChannel for RawAsyncChannel {
-    type Tx = async_channel::Sender<u64>;
-    type Rx = async_channel::Receiver<u64>;
+impl<M: Message> BlockingChannel<M> for RawAsyncChannel {
+    type Tx = async_channel::Sender<M>;
+    type Rx = async_channel::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         async_channel::bounded(capacity)
     }
-    fn send(tx: &Self::Tx, msg: u64) {
+    fn send(tx: &Self::Tx, msg: M) {
         tx.send_blocking(msg).expect("receiver alive");
     }
-    fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv_blocking().ok()
     }
 }
 
-impl AsyncChannel for RawAsyncChannel {
-    type Tx = async_channel::Sender<u64>;
-    type Rx = async_channel::Receiver<u64>;
+impl<M: Message> AsyncChannel<M> for RawAsyncChannel {
+    type Tx = async_channel::Sender<M>;
+    type Rx = async_channel::Receiver<M>;
     fn make(capacity: usize) -> (Self::Tx, Self::Rx) {
         async_channel::bounded(capacity)
     }
-    async fn send(tx: &Self::Tx, msg: u64) {
+    async fn send(tx: &Self::Tx, msg: M) {
         tx.send(msg).await.expect("receiver alive");
     }
-    async fn recv(rx: &mut Self::Rx) -> Option<u64> {
+    async fn recv(rx: &mut Self::Rx) -> Option<M> {
         rx.recv().await.ok()
     }
 }
