@@ -1,17 +1,20 @@
 //! `boundflow demo`: a small pipeline on the built-in `demo` preset — channels on four backends
 //! and five policies, producers faster than their consumers, one stage on plain threads — so
-//! backpressure, drops, timeouts and saturation warnings happen while you watch. It prints a
-//! line per channel every second and ends with a summary whose counts are checked against what
-//! the producers and consumers counted themselves.
+//! backpressure, drops, timeouts and saturation warnings happen while you watch. On a terminal
+//! it shows a live view (`live_view.rs`); otherwise, or with `--plain`, it prints a line per
+//! channel every second. It ends with a summary whose counts are checked against what the
+//! producers and consumers counted themselves.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use boundflow::config::{Loader, presets};
 use boundflow::{
-    ChannelHandle, ChannelInfo, Observer, Receiver, Registry, SaturationEvent, SaturationKind,
-    SendError, Sender,
+    ChannelHandle, ChannelInfo, HealthState, Observer, Receiver, Registry, SaturationEvent,
+    SaturationKind, SendError, Sender, Snapshot,
 };
 
 use crate::DemoArgs;
@@ -47,12 +50,36 @@ const STAGES: [(&str, u64, bool); 5] = [
     ("event_publisher.event_queue", 200, false),
 ];
 
-/// Prints saturation changes as they happen.
-struct PrintWarnings(Instant);
+/// Saturation changes as they happen: printed at once in plain mode, and the latest kept for
+/// the live view.
+pub(crate) struct Warnings {
+    started: Instant,
+    print: bool,
+    recent: Mutex<VecDeque<String>>,
+}
 
-impl Observer for PrintWarnings {
+impl Warnings {
+    /// How many the live view keeps.
+    const KEPT: usize = 8;
+
+    fn new(started: Instant, print: bool) -> Self {
+        Self {
+            started,
+            print,
+            recent: Mutex::default(),
+        }
+    }
+
+    /// The latest, oldest first.
+    pub(crate) fn recent(&self) -> Vec<String> {
+        let recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        recent.iter().cloned().collect()
+    }
+}
+
+impl Observer for Warnings {
     fn on_saturation(&self, channel: &ChannelInfo, event: &SaturationEvent) {
-        let at = self.0.elapsed().as_secs_f64();
+        let at = self.started.elapsed().as_secs_f64();
         let what = match event.kind {
             SaturationKind::Entered => "WARN  saturated".to_owned(),
             SaturationKind::Reminder { suppressed } => {
@@ -61,7 +88,7 @@ impl Observer for PrintWarnings {
             SaturationKind::Left => "INFO  no longer saturated".to_owned(),
             _ => "saturation".to_owned(),
         };
-        println!(
+        let line = format!(
             "{at:6.1}s {what}: {} ({}, {}/{} = {:.0}%)",
             channel.name(),
             channel.backend(),
@@ -69,6 +96,81 @@ impl Observer for PrintWarnings {
             event.capacity,
             event.saturation * 100.0
         );
+        if self.print {
+            println!("{line}");
+        }
+        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if recent.len() == Self::KEPT {
+            recent.pop_front();
+        }
+        recent.push_back(line);
+    }
+}
+
+/// One channel as the views show it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChannelRow {
+    pub(crate) name: String,
+    pub(crate) backend: &'static str,
+    pub(crate) overflow: &'static str,
+    pub(crate) depth: usize,
+    pub(crate) capacity: usize,
+    pub(crate) sent_per_sec: f64,
+    pub(crate) received_per_sec: f64,
+    /// Dropped by the policy: refused newest plus evicted oldest.
+    pub(crate) dropped: u64,
+    /// Sends that timed out or ran out of retries.
+    pub(crate) timeouts: u64,
+    pub(crate) health: HealthState,
+}
+
+/// Turns successive snapshots into rows with rates.
+pub(crate) struct Rates {
+    last: Vec<(String, u64, u64)>,
+    at: Instant,
+}
+
+impl Rates {
+    pub(crate) fn new() -> Self {
+        Self {
+            last: Vec::new(),
+            at: Instant::now(),
+        }
+    }
+
+    /// The rows for `names` (in that order), rates since the previous call.
+    pub(crate) fn rows(&mut self, snapshot: &Snapshot, names: &[&str]) -> Vec<ChannelRow> {
+        let now = Instant::now();
+        let seconds = now.duration_since(self.at).as_secs_f64().max(1e-3);
+        self.at = now;
+        let mut rows = Vec::new();
+        let mut last = Vec::new();
+        for name in names {
+            let Some(channel) = snapshot.channels.iter().find(|c| c.name == *name) else {
+                continue;
+            };
+            let s = &channel.stats;
+            let (sent_before, received_before) = self
+                .last
+                .iter()
+                .find(|(n, ..)| n == name)
+                .map_or((0, 0), |(_, sent, received)| (*sent, *received));
+            rows.push(ChannelRow {
+                name: channel.name.clone(),
+                backend: channel.backend,
+                overflow: channel.overflow,
+                depth: s.depth,
+                capacity: s.capacity,
+                sent_per_sec: s.sent.saturating_sub(sent_before) as f64 / seconds,
+                received_per_sec: s.received.saturating_sub(received_before) as f64 / seconds,
+                dropped: s.dropped_newest + s.evicted,
+                timeouts: s.timeouts + s.retries_exhausted,
+                health: channel.health,
+            });
+            last.push(((*name).to_owned(), s.sent, s.received));
+        }
+        self.last = last;
+        rows
     }
 }
 
@@ -87,9 +189,16 @@ pub(crate) fn run(args: &DemoArgs) -> Result<bool, String> {
         .backends(boundflow::compiled_backends())
         .load()
         .map_err(|errors| errors.to_string())?;
+    // Before the registry: its publisher talks to whatever recorder is installed.
+    if let Some(addr) = args.metrics_addr {
+        let bound = crate::serve_metrics::start(addr)?;
+        println!("metrics: serving http://{bound}/metrics");
+    }
+    let live = !args.plain && std::io::stdout().is_terminal();
     let started = Instant::now();
+    let warnings = Arc::new(Warnings::new(started, !live));
     let registry = Registry::builder(config)
-        .observer(Arc::new(PrintWarnings(started)))
+        .observer(Arc::clone(&warnings) as Arc<dyn Observer>)
         .build()
         .map_err(|err| err.to_string())?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -127,12 +236,24 @@ pub(crate) fn run(args: &DemoArgs) -> Result<bool, String> {
         }
         stages.push(stage);
     }
-    println!(
-        "boundflow demo: {} channels for {duration:?} (environment {}); a line per channel every second\n",
-        stages.len(),
-        registry.config().environment.as_deref().unwrap_or("base")
-    );
-    let interrupted = runtime.block_on(watch(&registry, &stages, started, duration));
+    let environment = registry.config().environment.as_deref().unwrap_or("base");
+    let names: Vec<&str> = stages.iter().map(|stage| stage.name).collect();
+    let interrupted = if live {
+        let title = format!("boundflow demo: environment {environment}, {duration:?}");
+        let view = crate::live_view::LiveView {
+            registry: &registry,
+            names: &names,
+            warnings: &warnings,
+            title: &title,
+        };
+        view.run(&runtime, started, duration)?
+    } else {
+        println!(
+            "boundflow demo: {} channels for {duration:?} (environment {environment}); a line per channel every second\n",
+            stages.len(),
+        );
+        runtime.block_on(watch(&registry, &names, started, duration))
+    };
     stop.store(true, Relaxed);
     for producer in producers {
         match producer {
@@ -209,13 +330,8 @@ async fn consume(mut rx: Receiver<u64>, work: Duration, consumed: Arc<AtomicU64>
 
 /// Prints a line per channel every second until `duration` has passed or Ctrl-C; whether it
 /// was interrupted.
-async fn watch(
-    registry: &Registry,
-    stages: &[Stage],
-    started: Instant,
-    duration: Duration,
-) -> bool {
-    let mut last: Vec<(u64, u64)> = vec![(0, 0); stages.len()];
+async fn watch(registry: &Registry, names: &[&str], started: Instant, duration: Duration) -> bool {
+    let mut rates = Rates::new();
     let mut ticker = tokio::time::interval(Duration::from_secs(1));
     ticker.tick().await;
     let deadline = tokio::time::sleep(duration);
@@ -228,27 +344,21 @@ async fn watch(
             _ = &mut ctrl_c => return true,
             _ = ticker.tick() => {}
         }
-        let snapshot = registry.snapshot();
         let at = started.elapsed().as_secs_f64();
-        for (stage, previous) in stages.iter().zip(last.iter_mut()) {
-            let Some(channel) = snapshot.channels.iter().find(|c| c.name == stage.name) else {
-                continue;
-            };
-            let s = &channel.stats;
-            let bar = depth_bar(s.depth, s.capacity);
+        for row in rates.rows(&registry.snapshot(), names) {
             println!(
-                "{at:6.1}s {:<42} {:<13} {bar} {:>4}/{:<4} sent {:>6}/s recv {:>5}/s dropped {:>7} timeouts {:>5} {:?}",
-                stage.name,
-                channel.backend,
-                s.depth,
-                s.capacity,
-                s.sent - previous.0,
-                s.received - previous.1,
-                s.dropped_newest + s.evicted,
-                s.timeouts + s.retries_exhausted,
-                channel.health,
+                "{at:6.1}s {:<42} {:<13} {} {:>4}/{:<4} sent {:>6.0}/s recv {:>5.0}/s dropped {:>7} timeouts {:>5} {:?}",
+                row.name,
+                row.backend,
+                depth_bar(row.depth, row.capacity),
+                row.depth,
+                row.capacity,
+                row.sent_per_sec,
+                row.received_per_sec,
+                row.dropped,
+                row.timeouts,
+                row.health,
             );
-            *previous = (s.sent, s.received);
         }
         println!();
     }

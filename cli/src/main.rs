@@ -15,6 +15,8 @@
 mod bench;
 mod check;
 mod demo;
+mod live_view;
+mod serve_metrics;
 mod size;
 
 use std::path::PathBuf;
@@ -36,8 +38,9 @@ enum Command {
     /// capacity, policy, timeout and the source of each value, then warnings; or every error
     /// with file, line, key and fix.
     Check(CheckArgs),
-    /// Run a small pipeline on the built-in `demo` preset and watch backpressure happen: a
-    /// line per channel every second, then a summary whose counts are checked.
+    /// Run a small pipeline on the built-in `demo` preset and watch backpressure happen: a live
+    /// view on a terminal (else a line per channel every second), then a summary whose counts
+    /// are checked.
     Demo(DemoArgs),
     /// A quick grid for one workload: each raw backend against boundflow over it, throughput
     /// and CPU per message with their ratios, and which backend to pick if one clearly wins.
@@ -150,6 +153,14 @@ struct DemoArgs {
     /// How long to run: `10s`, `500ms`, `2m`.
     #[arg(long, default_value = "10s", value_parser = demo::parse_duration)]
     duration: std::time::Duration,
+    /// Serve Prometheus `/metrics` here while the demo runs (`127.0.0.1:0` picks a free port;
+    /// the address bound is printed).
+    #[arg(long, value_name = "ADDR")]
+    metrics_addr: Option<std::net::SocketAddr>,
+    /// Print a line per channel every second even on a terminal (the default when stdout is
+    /// not one).
+    #[arg(long)]
+    plain: bool,
 }
 
 /// `boundflow check`'s flags.

@@ -3,7 +3,8 @@
 //! bad flags exit 2.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -88,4 +89,82 @@ fn bad_demo_flags_exit_2() {
     assert_eq!(run(&["demo", "--speed", "fast"]), Some(2));
     assert_eq!(run(&["demo", "--duration"]), Some(2));
     assert_eq!(run(&["demo", "--duration", "soon"]), Some(2));
+    assert_eq!(run(&["demo", "--metrics-addr", "localhost"]), Some(2));
+}
+
+fn scrape(address: &str) -> std::io::Result<String> {
+    let mut stream = TcpStream::connect(address)?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "GET /metrics HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response)?;
+    Ok(response)
+}
+
+/// The value of `name{...channel="<channel>"...}`.
+fn sample(body: &str, name: &str, channel: &str) -> Option<f64> {
+    let label = format!("channel=\"{channel}\"");
+    body.lines()
+        .filter(|line| line.split(['{', ' ']).next() == Some(name) && line.contains(&label))
+        .find_map(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+#[test]
+fn metrics_addr_serves_prometheus_while_the_demo_runs() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boundflow"))
+        .args(["demo", "--duration", "6s", "--metrics-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    let address = first
+        .trim()
+        .strip_prefix("metrics: serving http://")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .unwrap_or_else(|| panic!("the address comes first: {first}"))
+        .to_owned();
+    // Keep reading stdout so the demo never blocks on a full pipe.
+    let rest = std::thread::spawn(move || {
+        let mut rest = String::new();
+        stdout.read_to_string(&mut rest).unwrap();
+        rest
+    });
+    // The demo preset ticks every second: wait for a tick that has seen traffic.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let body = loop {
+        let response = scrape(&address).unwrap();
+        assert!(response.starts_with("HTTP/1.1 200 OK"), "{response}");
+        if CHANNELS.iter().all(|c| {
+            sample(&response, "boundflow_channel_messages_sent_total", c).is_some_and(|v| v > 0.0)
+        }) {
+            break response;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every channel's sends showed:\n{response}"
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    };
+    assert_eq!(
+        sample(&body, "boundflow_channel_capacity", "orchestration.command"),
+        Some(32.0),
+        "{body}"
+    );
+    assert_eq!(
+        sample(
+            &body,
+            "boundflow_channel_capacity",
+            "task_readiness.event_channel"
+        ),
+        Some(8.0),
+        "{body}"
+    );
+    let status = child.wait().unwrap();
+    assert_eq!(status.code(), Some(0));
+    check_summary(&rest.join().unwrap());
 }
