@@ -416,6 +416,10 @@ impl<T: Send + 'static> RawReceiver<T> for AnyReceiver<T> {
         dispatch!(self, AnyReceiver, rx => rx.poll_recv(cx))
     }
 
+    fn end_poll_wait(&mut self) {
+        dispatch!(self, AnyReceiver, rx => rx.end_poll_wait())
+    }
+
     fn close(&mut self) {
         dispatch!(self, AnyReceiver, rx => rx.close())
     }

@@ -16,8 +16,8 @@
 #![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
 
+use boundflow_core::TrySendError;
 use boundflow_core::notified::{Notified, TryQueue};
-use boundflow_core::{TryRecvError, TrySendError};
 
 /// The async-channel backend (config name `async_channel`).
 pub type AsyncChannel = Notified<AsyncChannelQueue>;
@@ -55,11 +55,8 @@ impl TryQueue for AsyncChannelQueue {
         })
     }
 
-    fn pop<T: Send + 'static>(rx: &async_channel::Receiver<T>) -> Result<T, TryRecvError> {
-        rx.try_recv().map_err(|err| match err {
-            async_channel::TryRecvError::Empty => TryRecvError::Empty,
-            async_channel::TryRecvError::Closed => TryRecvError::Closed,
-        })
+    fn pop<T: Send + 'static>(rx: &async_channel::Receiver<T>) -> Option<T> {
+        rx.try_recv().ok()
     }
 
     fn len<T: Send + 'static>(rx: &async_channel::Receiver<T>) -> usize {

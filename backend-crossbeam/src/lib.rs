@@ -18,8 +18,8 @@
 #![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
 
+use boundflow_core::TrySendError;
 use boundflow_core::notified::{Notified, TryQueue};
-use boundflow_core::{TryRecvError, TrySendError};
 
 /// The crossbeam-channel backend (config name `crossbeam`).
 pub type Crossbeam = Notified<CrossbeamQueue>;
@@ -47,6 +47,7 @@ impl TryQueue for CrossbeamQueue {
         crossbeam_channel::bounded(capacity)
     }
 
+    #[inline]
     fn push<T: Send + 'static>(
         tx: &crossbeam_channel::Sender<T>,
         msg: T,
@@ -57,11 +58,9 @@ impl TryQueue for CrossbeamQueue {
         })
     }
 
-    fn pop<T: Send + 'static>(rx: &crossbeam_channel::Receiver<T>) -> Result<T, TryRecvError> {
-        rx.try_recv().map_err(|err| match err {
-            crossbeam_channel::TryRecvError::Empty => TryRecvError::Empty,
-            crossbeam_channel::TryRecvError::Disconnected => TryRecvError::Closed,
-        })
+    #[inline]
+    fn pop<T: Send + 'static>(rx: &crossbeam_channel::Receiver<T>) -> Option<T> {
+        rx.try_recv().ok()
     }
 
     fn len<T: Send + 'static>(rx: &crossbeam_channel::Receiver<T>) -> usize {

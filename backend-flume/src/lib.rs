@@ -17,8 +17,8 @@
 #![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
 
+use boundflow_core::TrySendError;
 use boundflow_core::notified::{Notified, TryQueue};
-use boundflow_core::{TryRecvError, TrySendError};
 
 /// The flume backend (config name `flume`).
 pub type Flume = Notified<FlumeQueue>;
@@ -44,6 +44,7 @@ impl TryQueue for FlumeQueue {
         flume::bounded(capacity)
     }
 
+    #[inline]
     fn push<T: Send + 'static>(tx: &flume::Sender<T>, msg: T) -> Result<(), TrySendError<T>> {
         tx.try_send(msg).map_err(|err| match err {
             flume::TrySendError::Full(msg) => TrySendError::Full(msg),
@@ -51,11 +52,9 @@ impl TryQueue for FlumeQueue {
         })
     }
 
-    fn pop<T: Send + 'static>(rx: &flume::Receiver<T>) -> Result<T, TryRecvError> {
-        rx.try_recv().map_err(|err| match err {
-            flume::TryRecvError::Empty => TryRecvError::Empty,
-            flume::TryRecvError::Disconnected => TryRecvError::Closed,
-        })
+    #[inline]
+    fn pop<T: Send + 'static>(rx: &flume::Receiver<T>) -> Option<T> {
+        rx.try_recv().ok()
     }
 
     fn len<T: Send + 'static>(rx: &flume::Receiver<T>) -> usize {

@@ -238,6 +238,13 @@ pub trait RawReceiver<T: Send + 'static>: Send + Sync + Unpin + 'static {
     /// Polls for the next message; `None` once drained and closed (for `Stream`).
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>>;
 
+    /// The last [`poll_recv`](Self::poll_recv) returned `Pending` and is abandoned: the
+    /// wrapper is about to receive another way. A backend whose pending poll costs its senders
+    /// something until then (a waiting flag every push reads) ends it here, so that the plain
+    /// receive paths need not check for one. The wrapper calls it exactly when it still holds
+    /// that poll's waker.
+    fn end_poll_wait(&mut self) {}
+
     /// Closes the channel from the receiving side: later sends fail with `Closed(msg)`, blocked
     /// sends wake; what is queued can still be received.
     fn close(&mut self);

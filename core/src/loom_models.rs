@@ -82,19 +82,13 @@ impl TryQueue for LoomQueue {
         Ok(())
     }
 
-    fn pop<T: Send + 'static>(rx: &End<T>) -> Result<T, TryRecvError> {
+    fn pop<T: Send + 'static>(rx: &End<T>) -> Option<T> {
         if rx.0.published.load(Acquire) == 0 && !rx.0.closed.load(Acquire) {
-            return Err(TryRecvError::Empty);
+            return None;
         }
-        let mut items = rx.0.items.lock().unwrap();
-        match items.pop_front() {
-            Some(msg) => {
-                rx.0.published.fetch_sub(1, Release);
-                Ok(msg)
-            }
-            None if rx.0.closed.load(Relaxed) => Err(TryRecvError::Closed),
-            None => Err(TryRecvError::Empty),
-        }
+        let msg = rx.0.items.lock().unwrap().pop_front()?;
+        rx.0.published.fetch_sub(1, Release);
+        Some(msg)
     }
 
     fn len<T: Send + 'static>(rx: &End<T>) -> usize {

@@ -98,9 +98,10 @@ pub trait TryQueue: Clone + Send + Sync + 'static {
     /// is gone.
     fn push<T: Send + 'static>(tx: &Self::Tx<T>, msg: T) -> Result<(), TrySendError<T>>;
 
-    /// Pops without waiting: `Empty`, or `Closed` once empty and closed or every sending end is
-    /// gone. Still pops what is queued after [`close`](Self::close).
-    fn pop<T: Send + 'static>(rx: &Self::Rx<T>) -> Result<T, TryRecvError>;
+    /// Pops without waiting: `None` when nothing is queued, whether or not the queue is closed
+    /// or every sending end is gone (the adaptor knows both from its own flags). Still pops what
+    /// is queued after [`close`](Self::close).
+    fn pop<T: Send + 'static>(rx: &Self::Rx<T>) -> Option<T>;
 
     /// How many messages are queued.
     fn len<T: Send + 'static>(rx: &Self::Rx<T>) -> usize;
@@ -186,7 +187,9 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// where the queue has no exact close of its own (see [`crate::in_flight`]). Then wakes the
     /// receiver where it waits: for the message just queued, or, once closed, for this
     /// announcement to end.
-    #[inline]
+    // `inline(always)`: LLVM kept this out of line, and the call with its result repacking cost
+    // more instructions than the protocol itself (callgrind, `benches/callgrind.py`).
+    #[inline(always)]
     fn push_exactly<R>(
         &self,
         msg: T,
@@ -235,6 +238,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         self.waiting_senders.notify_one();
     }
 
+    #[inline(always)]
     fn push(&self, tx: &Q::Tx<T>, msg: T) -> Result<(), TrySendError<T>> {
         self.push_exactly(msg, |msg| Q::push(tx, msg))
     }
@@ -246,7 +250,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         let outcome = self.push_exactly(msg, |mut msg| {
             let mut first = None;
             loop {
-                if let Ok(old) = Q::pop(&self.rx) {
+                if let Some(old) = Q::pop(&self.rx) {
                     evicted += 1;
                     first.get_or_insert(old);
                 }
@@ -260,27 +264,37 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         Forced { outcome, evicted }
     }
 
+    #[inline(always)]
     fn pop(&self) -> Result<T, TryRecvError> {
-        let result = match Q::pop(&self.rx) {
-            Err(TryRecvError::Empty) => self.pop_empty(),
-            other => other,
-        };
+        match Q::pop(&self.rx) {
+            Some(msg) => {
+                self.popped();
+                Ok(msg)
+            }
+            None => self.pop_empty(),
+        }
+    }
+
+    /// The queue was empty: `Closed` only if closed, no push into this channel is still
+    /// announced, and a re-pop finds nothing.
+    #[inline(never)]
+    fn pop_empty(&self) -> Result<T, TryRecvError> {
+        let result = self.pop_if_closed();
         if result.is_ok() {
             self.popped();
         }
         result
     }
 
-    /// The queue was empty: `Closed` only if closed, no push into this channel is still
-    /// announced, and a re-pop finds nothing.
-    fn pop_empty(&self) -> Result<T, TryRecvError> {
+    /// [`pop_empty`](Self::pop_empty) less the wake-up.
+    fn pop_if_closed(&self) -> Result<T, TryRecvError> {
         if self.closed.load(Relaxed) {
             // The receiver closed (on this thread): wait for pushes that passed the closed
             // check before it to land.
             if !Q::EXACT_CLOSE {
                 return in_flight::with_all_slots(|slots| {
                     in_flight::pop_after_close(slots.iter().copied(), self.id(), || {
-                        Q::pop(&self.rx).ok()
+                        Q::pop(&self.rx)
                     })
                 });
             }
@@ -288,7 +302,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             return Err(TryRecvError::Empty);
         }
         // Closed, or no sender left: a push that finished before that is visible now.
-        Q::pop(&self.rx).map_err(|_| TryRecvError::Closed)
+        Q::pop(&self.rx).ok_or(TryRecvError::Closed)
     }
 
     fn is_closed(&self) -> bool {
@@ -498,7 +512,7 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
     }
 
     fn discard_queued(&self) -> usize {
-        std::iter::from_fn(|| Q::pop(&self.signals.rx).ok()).count()
+        std::iter::from_fn(|| Q::pop(&self.signals.rx)).count()
     }
 
     fn len(&self) -> usize {
@@ -566,12 +580,6 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
             }
         })
     }
-
-    /// Ends the wait of a `Stream` poll that was left pending: otherwise every push would go on
-    /// waking (a relaxed load when there is none).
-    fn stop_stream_wait(&self) {
-        stop_waiting(&self.signals.receiver_wait.waiting);
-    }
 }
 
 /// Ends a receiver's wait: senders stop waking it.
@@ -601,12 +609,10 @@ impl<Q: TryQueue, T: Send + 'static> Drop for NotifiedReceiver<Q, T> {
 impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
     #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.stop_stream_wait();
         self.signals.pop()
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        self.stop_stream_wait();
         // `poll_pop` tries first, and `with_deadline` arms no timer if that succeeds.
         let _stop = StopWaitingOnDrop(&self.signals.receiver_wait.waiting);
         let wait = poll_fn(|cx| self.poll_pop(cx.waker()));
@@ -623,7 +629,6 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         deadline: Option<Instant>,
         strategy: WaitStrategy,
     ) -> Result<T, RecvTimeoutError> {
-        self.stop_stream_wait();
         if let Some(result) = settle_recv(self.signals.pop()) {
             return result;
         }
@@ -638,9 +643,15 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        // Left pending, this keeps `waiting` set (and its waker registered) until the next
-        // receive of any kind clears it (`stop_stream_wait`).
+        // Left pending, this keeps `waiting` set (and its waker registered) until the wrapper,
+        // about to receive another way, calls `end_poll_wait`.
         self.poll_pop(cx.waker()).map(Result::ok)
+    }
+
+    /// Ends the wait of a `Stream` poll that was left pending: otherwise every push would go on
+    /// waking.
+    fn end_poll_wait(&mut self) {
+        stop_waiting(&self.signals.receiver_wait.waiting);
     }
 
     fn close(&mut self) {

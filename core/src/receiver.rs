@@ -192,7 +192,11 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// Hands a pending `Stream` poll's wake-up on before another receive takes the wait slot.
     #[inline]
     fn wake_stream(&mut self) {
-        if let Some(waker) = self.stream_waker.take() {
+        // Test before taking: `take` writes the field even when it is empty.
+        if self.stream_waker.is_some()
+            && let Some(waker) = self.stream_waker.take()
+        {
+            self.raw.end_poll_wait();
             waker.wake();
         }
     }
