@@ -367,20 +367,29 @@ fn with_sender(handle: u64, f: impl FnOnce(&SenderEntry) -> Outcome) -> Outcome 
 ///
 /// # Safety
 /// `data` is NULL or valid for `len` bytes of reads.
+// Inline: on every send's path; the refusals are out of line in `refuse_message`.
+#[inline]
 unsafe fn message(data: *const u8, len: usize, max: usize) -> Result<Box<[u8]>, Failure> {
-    if data.is_null() {
-        return Err(invalid("data is NULL"));
-    }
-    if len == 0 {
-        return Err(invalid("the message is empty (send at least one byte)"));
-    }
-    if len > max {
-        return Err(invalid(&format!(
-            "the message is {len} bytes, over this handle's max_message_size of {max}"
-        )));
+    if data.is_null() || len == 0 || len > max {
+        return Err(refuse_message(data, len, max));
     }
     // SAFETY: non-NULL and valid for `len` bytes by the caller's promise.
     Ok(unsafe { std::slice::from_raw_parts(data, len) }.into())
+}
+
+/// Why [`message`] refused `data`/`len`.
+#[cold]
+#[inline(never)]
+fn refuse_message(data: *const u8, len: usize, max: usize) -> Failure {
+    if data.is_null() {
+        invalid("data is NULL")
+    } else if len == 0 {
+        invalid("the message is empty (send at least one byte)")
+    } else {
+        invalid(&format!(
+            "the message is {len} bytes, over this handle's max_message_size of {max}"
+        ))
+    }
 }
 
 /// Sends `len` bytes at `data` if the channel has room now; never waits. `BOUNDFLOW_FULL`:
