@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use boundflow_core::runtime::{block_with, park_on};
+use boundflow_core::runtime::{YieldHistory, block_with, park_on};
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
     BoundedChannel, Capacity, DepthProbe, Occupancy, RawReceiver, RawSender, RecvTimeoutError,
@@ -58,6 +58,8 @@ impl BoundedChannel for Tokio {
         let shared = Arc::new(TokioShared {
             orphan: Mutex::new(None),
             waits: WaitingSends::default(),
+            send_yields: CachePadded::default(),
+            recv_yields: CachePadded::default(),
         });
         (
             TokioSender {
@@ -77,6 +79,9 @@ struct TokioShared<T> {
     /// instead of being dropped unseen by tokio — and the receiver's drop never waits for them.
     orphan: Mutex<Option<mpsc::Receiver<T>>>,
     waits: WaitingSends,
+    /// Whether blocked senders' yields pay, and the receiver's (see `YieldHistory`).
+    send_yields: CachePadded<YieldHistory>,
+    recv_yields: CachePadded<YieldHistory>,
 }
 
 /// Sends that wait inside tokio (`send_until`), counted as they start and as they end. tokio
@@ -209,6 +214,7 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         block_with(
             strategy,
+            &self.shared.send_yields,
             msg,
             deadline,
             |msg| settle_send(self.try_send(msg)),
@@ -314,8 +320,10 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         if let Some(settled) = settle_recv(self.try_recv()) {
             return settled;
         }
+        let yields = Arc::clone(&self.shared);
         block_with(
             strategy,
+            &yields.recv_yields,
             self,
             deadline,
             |receiver| settle_recv(receiver.try_recv()).ok_or(receiver),

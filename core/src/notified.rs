@@ -67,7 +67,7 @@ use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendErro
 use crate::in_flight;
 use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker, fence};
 use crate::policy::WaitStrategy;
-use crate::runtime::{block_with, with_thread_waker};
+use crate::runtime::{YieldHistory, block_with, with_thread_waker};
 use crate::timer::with_deadline;
 use crate::waiting_senders::WaitingSenders;
 
@@ -143,9 +143,11 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             waiting_senders: WaitingSenders::new(),
+            send_yields: YieldHistory::new(),
             receiver_wait: CachePadded::new(ReceiverWait {
                 waiting: AtomicBool::new(false),
                 waker: AtomicWaker::default(),
+                yields: YieldHistory::new(),
             }),
         });
         (
@@ -167,6 +169,8 @@ struct Signals<Q: TryQueue, T: Send + 'static> {
     /// Live senders; the last one to go wakes the receiver so it can see `Closed`.
     senders: AtomicUsize,
     waiting_senders: WaitingSenders,
+    /// Whether blocked senders' yields pay (written only by waits that failed their spin).
+    send_yields: YieldHistory,
     receiver_wait: CachePadded<ReceiverWait>,
 }
 
@@ -175,6 +179,8 @@ struct ReceiverWait {
     /// Set (after registering `waker`) while the receiver waits; senders wake it only then.
     waiting: AtomicBool,
     waker: AtomicWaker,
+    /// Whether the receiver's yields pay.
+    yields: YieldHistory,
 }
 
 impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
@@ -499,6 +505,7 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
     ) -> Result<(), SendTimeoutError<T>> {
         block_with(
             strategy,
+            &self.signals.send_yields,
             msg,
             deadline,
             |msg| self.try_push(msg),
@@ -634,6 +641,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         }
         block_with(
             strategy,
+            &self.signals.receiver_wait.yields,
             (),
             deadline,
             |()| settle_recv(self.signals.pop()).ok_or(()),

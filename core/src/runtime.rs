@@ -29,6 +29,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -190,26 +191,93 @@ thread_local! {
 /// then runs `park(state)`, which registers, re-checks and parks the thread until it is done or
 /// `deadline` passes. `Err(state)` where blocking is refused: the caller returns
 /// `WouldDeadlock` with it.
+///
+/// `history` is this side of this channel's [`YieldHistory`]: whether `Backoff`'s yields have
+/// been paying off.
 pub fn block_with<S, R>(
     strategy: WaitStrategy,
+    history: &YieldHistory,
     state: S,
     deadline: Option<Instant>,
     attempt: impl FnMut(S) -> Result<R, S>,
     park: impl FnOnce(S) -> R,
 ) -> Result<R, S> {
     block(state, |state| {
-        match retry_before_parking(strategy, state, deadline, attempt) {
+        match retry_before_parking(strategy, history, state, deadline, attempt) {
             Ok(done) => done,
             Err(state) => park(state),
         }
     })
 }
 
+/// Whether the yields of a `Backoff` wait have been paying off, for one side (the senders, or
+/// the receiver) of one channel. A yield phase that ends the wait earns full trust; one that
+/// parks anyway costs a little; without trust a wait parks straight after spinning, except
+/// for one wait in [`PROBE_EVERY`](Self::PROBE_EVERY), which yields to find out whether
+/// waits have turned short again.
+///
+/// Why: on two cores, a producer and a consumer that meet at a full or empty queue hand over
+/// in a few microseconds, and yielding through that beats a park and a wake by several times
+/// (`boundflow bench`, blocking SPSC); but producers blocked on a slow consumer would yield
+/// once per freed slot for nothing, which cost 0.03 cores more than parking at once (the
+/// slow-consumer scenario in `benches/grid.rs`).
+///
+/// A heuristic: every value is safe, so every access is relaxed, and only waits that already
+/// failed their spin phase touch it.
+#[derive(Debug)]
+pub struct YieldHistory {
+    trust: AtomicU8,
+    probes: AtomicU8,
+}
+
+impl Default for YieldHistory {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl YieldHistory {
+    /// Trust after a yield phase that ended its wait (and at the start).
+    pub const FULL_TRUST: u8 = 8;
+    /// How often a wait without trust yields anyway.
+    pub const PROBE_EVERY: u8 = 16;
+
+    /// Starts trusting the yields, as crossbeam's `Backoff` always does.
+    pub const fn new() -> Self {
+        Self {
+            trust: AtomicU8::new(Self::FULL_TRUST),
+            probes: AtomicU8::new(0),
+        }
+    }
+
+    /// Whether this wait should yield before parking.
+    pub fn should_yield(&self) -> bool {
+        self.trust.load(Relaxed) > 0 || self.probes.fetch_add(1, Relaxed) % Self::PROBE_EVERY == 0
+    }
+
+    /// A yield phase ended its wait.
+    pub fn paid_off(&self) {
+        if self.trust.load(Relaxed) != Self::FULL_TRUST {
+            self.trust.store(Self::FULL_TRUST, Relaxed);
+        }
+    }
+
+    /// A yield phase ended in a park anyway.
+    pub fn parked_anyway(&self) {
+        let trust = self.trust.load(Relaxed);
+        if trust > 0 {
+            self.trust.store(trust - 1, Relaxed);
+        }
+    }
+}
+
 /// Retries `attempt` as `strategy` says — not at all (`Park`); seven times with exponentially
-/// growing spins between (`Backoff`); or that, then yielding, up to a time limit (`Spin`) — and
-/// never past `deadline`. `Err(state)`: park now.
+/// growing spins between, then (while `history` says they pay) four yields (`Backoff`); or the
+/// spins, then yielding up to a time limit (`Spin`) — and never past `deadline`. `Err(state)`:
+/// park now.
 fn retry_before_parking<S, R>(
     strategy: WaitStrategy,
+    history: &YieldHistory,
     mut state: S,
     deadline: Option<Instant>,
     mut attempt: impl FnMut(S) -> Result<R, S>,
@@ -220,9 +288,7 @@ fn retry_before_parking<S, R>(
         WaitStrategy::Spin(limit) => Some(limit),
     };
     let passed = |now: Instant| deadline.is_some_and(|deadline| now >= deadline);
-    // The spin phase of crossbeam's `Backoff` (1, 2, 4, ... 64 spin hints between tries, well
-    // under a microsecond in all), without its yields: on two cores a yield lets nothing else
-    // run, it only costs a system call per try.
+    // The spin phase of crossbeam's `Backoff`: 1, 2, 4, ... 64 spin hints between tries.
     for step in 0..=SPIN_STEPS {
         if deadline.is_some() && passed(Instant::now()) {
             return Err(state);
@@ -236,6 +302,24 @@ fn retry_before_parking<S, R>(
         };
     }
     let Some(limit) = spin_limit else {
+        // `Backoff`: then the yield phase of crossbeam's, while it pays.
+        if !history.should_yield() {
+            return Err(state);
+        }
+        for _ in 0..YIELD_STEPS {
+            if deadline.is_some() && passed(Instant::now()) {
+                return Err(state);
+            }
+            thread::yield_now();
+            state = match attempt(state) {
+                Ok(done) => {
+                    history.paid_off();
+                    return Ok(done);
+                }
+                Err(state) => state,
+            };
+        }
+        history.parked_anyway();
         return Err(state);
     };
     // `Spin`: then yield, trying again, until the limit. The clock is read only from here.
@@ -254,9 +338,11 @@ fn retry_before_parking<S, R>(
     }
 }
 
-/// Doublings of the spin between tries before a `Backoff` wait parks (crossbeam's
+/// Doublings of the spin between tries before a wait yields or parks (crossbeam's
 /// `SPIN_LIMIT`).
 const SPIN_STEPS: u32 = 6;
+/// Yields of a `Backoff` wait before it parks (crossbeam's `YIELD_LIMIT` less `SPIN_LIMIT`).
+const YIELD_STEPS: u32 = 4;
 
 /// Drives `fut` to completion on this thread, parking it between polls (no allocation: the
 /// thread's waker is cached). Call it inside [`block`].
@@ -280,5 +366,89 @@ pub(crate) fn with_thread_waker<R>(f: impl FnOnce(&Waker) -> R) -> R {
     match THREAD_WAKER.try_with(|waker| waker.clone()) {
         Ok(waker) => f(&waker),
         Err(_) => f(&Waker::from(Arc::new(ThreadWaker(thread::current())))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Runs a `Backoff` wait whose attempt succeeds on try `succeed_on` (1-based; `None`:
+    /// never); returns (tries made, whether it had to park).
+    fn wait(history: &YieldHistory, succeed_on: Option<u32>) -> (u32, bool) {
+        let mut tries = 0;
+        let outcome = retry_before_parking(WaitStrategy::Backoff, history, (), None, |()| {
+            tries += 1;
+            if Some(tries) == succeed_on {
+                Ok(())
+            } else {
+                Err(())
+            }
+        });
+        (tries, outcome.is_err())
+    }
+
+    const SPIN_TRIES: u32 = SPIN_STEPS + 1;
+
+    #[test]
+    fn yields_stop_when_they_never_pay_and_come_back_when_they_do() {
+        let history = YieldHistory::new();
+        // Trusted at first: the wait spins, then yields, then parks.
+        assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+        // Each fruitless yield phase costs one point of trust.
+        for _ in 1..YieldHistory::FULL_TRUST {
+            assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+        }
+        // Out of trust: waits park straight after spinning, but one in PROBE_EVERY yields.
+        let yielded = (0..u32::from(YieldHistory::PROBE_EVERY) * 2)
+            .filter(|_| wait(&history, None).0 > SPIN_TRIES)
+            .count();
+        assert_eq!(yielded, 2);
+        // A probe whose yield ends the wait restores full trust.
+        let mut probed = false;
+        for _ in 0..YieldHistory::PROBE_EVERY {
+            if wait(&history, Some(SPIN_TRIES + 1)) == (SPIN_TRIES + 1, false) {
+                probed = true;
+                break;
+            }
+        }
+        assert!(probed, "no wait probed the yields");
+        for _ in 0..YieldHistory::FULL_TRUST {
+            assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+        }
+    }
+
+    #[test]
+    fn a_wait_that_ends_while_spinning_leaves_the_history_alone() {
+        let history = YieldHistory::new();
+        for _ in 0..YieldHistory::FULL_TRUST - 1 {
+            wait(&history, None);
+        }
+        assert_eq!(wait(&history, Some(3)), (3, false));
+        // One point of trust left: the next fruitless wait still yields.
+        assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+        // None left: the first distrusted wait is a probe, the next one is not.
+        assert_eq!(wait(&history, None).0, SPIN_TRIES + YIELD_STEPS);
+        assert_eq!(wait(&history, None).0, SPIN_TRIES);
+    }
+
+    #[test]
+    fn park_and_spin_strategies_ignore_the_history() {
+        let history = YieldHistory::new();
+        let outcome = retry_before_parking(WaitStrategy::Park, &history, (), None, |()| Ok(()));
+        assert!(outcome.is_err(), "park tries nothing before parking");
+        for _ in 0..YieldHistory::FULL_TRUST {
+            wait(&history, None);
+        }
+        let mut tries = 0;
+        let limit = std::time::Duration::from_millis(2);
+        let outcome = retry_before_parking(WaitStrategy::Spin(limit), &history, (), None, |()| {
+            tries += 1;
+            Err::<(), ()>(())
+        });
+        assert!(
+            outcome.is_err() && tries > SPIN_TRIES,
+            "spin yields whatever the history"
+        );
     }
 }
