@@ -136,7 +136,7 @@ fn new_handle(entry: Entry) -> Result<u64, Failure> {
     HANDLES.insert(entry)
 }
 
-fn invalid(what: &str) -> Failure {
+fn invalid(what: impl Into<std::borrow::Cow<'static, str>>) -> Failure {
     Failure::new(BOUNDFLOW_INVALID_ARGUMENT, what)
 }
 
@@ -197,12 +197,12 @@ fn adopt(make: impl FnOnce() -> Result<Entry, Failure>) -> Result<u64, i32> {
 /// `text` is NULL or points to a NUL-terminated string.
 unsafe fn text<'a>(text: *const c_char, what: &str) -> Result<&'a str, Failure> {
     if text.is_null() {
-        return Err(invalid(&format!("{what} is NULL")));
+        return Err(invalid(format!("{what} is NULL")));
     }
     // SAFETY: non-NULL, and the caller promises NUL termination.
     unsafe { CStr::from_ptr(text) }
         .to_str()
-        .map_err(|_| invalid(&format!("{what} is not UTF-8")))
+        .map_err(|_| invalid(format!("{what} is not UTF-8")))
 }
 
 /// Writes a handle to an out-pointer.
@@ -386,7 +386,7 @@ fn refuse_message(data: *const u8, len: usize, max: usize) -> Failure {
     } else if len == 0 {
         invalid("the message is empty (send at least one byte)")
     } else {
-        invalid(&format!(
+        invalid(format!(
             "the message is {len} bytes, over this handle's max_message_size of {max}"
         ))
     }

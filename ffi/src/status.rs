@@ -1,7 +1,8 @@
 //! Status codes, the thread-local last error, and the guard every exported call runs in.
 
+use std::borrow::Cow;
 use std::cell::RefCell;
-use std::ffi::{CString, c_char};
+use std::ffi::c_char;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 /// Success.
@@ -36,17 +37,20 @@ pub const BOUNDFLOW_FORKED: i32 = 12;
 pub const BOUNDFLOW_INTERNAL: i32 = 13;
 
 thread_local! {
-    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+    /// The thread's last error, NUL-terminated; its buffer is reused, so the frequent failures
+    /// (`FULL`, `TIMEOUT` under backpressure) allocate nothing once it has grown.
+    static LAST_ERROR: RefCell<Vec<u8>> = RefCell::new(vec![0]);
 }
 
-/// A failed call: its status and what to tell the caller.
+/// A failed call: its status and what to tell the caller (fixed text for the frequent ones:
+/// building it allocates nothing).
 pub(crate) struct Failure {
     pub(crate) status: i32,
-    pub(crate) message: String,
+    pub(crate) message: Cow<'static, str>,
 }
 
 impl Failure {
-    pub(crate) fn new(status: i32, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: i32, message: impl Into<Cow<'static, str>>) -> Self {
         Failure {
             status,
             message: message.into(),
@@ -57,8 +61,13 @@ impl Failure {
 pub(crate) type Outcome = Result<i32, Failure>;
 
 fn set_last_error(message: &str) {
-    let message = CString::new(message.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|last| *last.borrow_mut() = message);
+    LAST_ERROR.with(|last| {
+        let mut last = last.borrow_mut();
+        last.clear();
+        // An interior NUL would cut the C string short.
+        last.extend(message.bytes().map(|b| if b == 0 { b' ' } else { b }));
+        last.push(0);
+    });
 }
 
 /// Runs an exported call: its status, with a failure's message kept as the thread's last
@@ -95,5 +104,5 @@ pub(crate) fn guard(call: impl FnOnce() -> Outcome) -> i32 {
 /// free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn boundflow_last_error() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr())
+    LAST_ERROR.with(|last| last.borrow().as_ptr().cast())
 }
