@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
 
-use boundflow_core::runtime::{YieldHistory, block_with, park_on};
+use boundflow_core::runtime::{WaitHistory, block_with, park_on};
 use boundflow_core::timer::with_deadline;
 use boundflow_core::{
     BoundedChannel, Capacity, DepthProbe, Occupancy, RawReceiver, RawSender, RecvTimeoutError,
@@ -58,8 +58,8 @@ impl BoundedChannel for Tokio {
         let shared = Arc::new(TokioShared {
             orphan: Mutex::new(None),
             waits: WaitingSends::default(),
-            send_yields: CachePadded::default(),
-            recv_yields: CachePadded::default(),
+            send_waits: CachePadded::default(),
+            recv_waits: CachePadded::default(),
         });
         (
             TokioSender {
@@ -79,9 +79,9 @@ struct TokioShared<T> {
     /// instead of being dropped unseen by tokio — and the receiver's drop never waits for them.
     orphan: Mutex<Option<mpsc::Receiver<T>>>,
     waits: WaitingSends,
-    /// Whether blocked senders' yields pay, and the receiver's (see `YieldHistory`).
-    send_yields: CachePadded<YieldHistory>,
-    recv_yields: CachePadded<YieldHistory>,
+    /// Whether blocked senders' retries end their waits, and the receiver's (see `WaitHistory`).
+    send_waits: CachePadded<WaitHistory>,
+    recv_waits: CachePadded<WaitHistory>,
 }
 
 /// Sends that wait inside tokio (`send_until`), counted as they start and as they end. tokio
@@ -214,7 +214,7 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     ) -> Result<(), SendTimeoutError<T>> {
         block_with(
             strategy,
-            &self.shared.send_yields,
+            &self.shared.send_waits,
             msg,
             deadline,
             |msg| settle_send(self.try_send(msg)),
@@ -320,10 +320,10 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         if let Some(settled) = settle_recv(self.try_recv()) {
             return settled;
         }
-        let yields = Arc::clone(&self.shared);
+        let shared = Arc::clone(&self.shared);
         block_with(
             strategy,
-            &yields.recv_yields,
+            &shared.recv_waits,
             self,
             deadline,
             |receiver| settle_recv(receiver.try_recv()).ok_or(receiver),

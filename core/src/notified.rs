@@ -67,7 +67,7 @@ use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendErro
 use crate::in_flight;
 use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker, fence};
 use crate::policy::WaitStrategy;
-use crate::runtime::{YieldHistory, block_with, with_thread_waker};
+use crate::runtime::{WaitHistory, block_with, with_thread_waker};
 use crate::timer::with_deadline;
 use crate::waiting_senders::WaitingSenders;
 
@@ -143,11 +143,11 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
             closed: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             waiting_senders: WaitingSenders::new(),
-            send_yields: YieldHistory::new(),
+            send_waits: WaitHistory::new(),
             receiver_wait: CachePadded::new(ReceiverWait {
                 waiting: AtomicBool::new(false),
                 waker: AtomicWaker::default(),
-                yields: YieldHistory::new(),
+                history: WaitHistory::new(),
             }),
         });
         (
@@ -169,8 +169,8 @@ struct Signals<Q: TryQueue, T: Send + 'static> {
     /// Live senders; the last one to go wakes the receiver so it can see `Closed`.
     senders: AtomicUsize,
     waiting_senders: WaitingSenders,
-    /// Whether blocked senders' yields pay (written only by waits that failed their spin).
-    send_yields: YieldHistory,
+    /// Whether blocked senders' retries end their waits (written only by waits).
+    send_waits: WaitHistory,
     receiver_wait: CachePadded<ReceiverWait>,
 }
 
@@ -179,8 +179,8 @@ struct ReceiverWait {
     /// Set (after registering `waker`) while the receiver waits; senders wake it only then.
     waiting: AtomicBool,
     waker: AtomicWaker,
-    /// Whether the receiver's yields pay.
-    yields: YieldHistory,
+    /// Whether the receiver's retries end its waits.
+    history: WaitHistory,
 }
 
 impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
@@ -505,7 +505,7 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
     ) -> Result<(), SendTimeoutError<T>> {
         block_with(
             strategy,
-            &self.signals.send_yields,
+            &self.signals.send_waits,
             msg,
             deadline,
             |msg| self.try_push(msg),
@@ -641,7 +641,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         }
         block_with(
             strategy,
-            &self.signals.receiver_wait.yields,
+            &self.signals.receiver_wait.history,
             (),
             deadline,
             |()| settle_recv(self.signals.pop()).ok_or(()),

@@ -192,11 +192,11 @@ thread_local! {
 /// `deadline` passes. `Err(state)` where blocking is refused: the caller returns
 /// `WouldDeadlock` with it.
 ///
-/// `history` is this side of this channel's [`YieldHistory`]: whether `Backoff`'s yields have
-/// been paying off.
+/// `history` is this side of this channel's [`WaitHistory`]: whether `Backoff`'s retries have
+/// been ending waits.
 pub fn block_with<S, R>(
     strategy: WaitStrategy,
-    history: &YieldHistory,
+    history: &WaitHistory,
     state: S,
     deadline: Option<Instant>,
     attempt: impl FnMut(S) -> Result<R, S>,
@@ -210,39 +210,39 @@ pub fn block_with<S, R>(
     })
 }
 
-/// Whether the yields of a `Backoff` wait have been paying off, for one side (the senders, or
-/// the receiver) of one channel. A yield phase that ends the wait earns full trust; one that
-/// parks anyway costs a little; without trust a wait parks straight after spinning, except
-/// for one wait in [`PROBE_EVERY`](Self::PROBE_EVERY), which yields to find out whether
-/// waits have turned short again.
+/// Whether the retries of a `Backoff` wait (its spins, then its yields) have been ending waits,
+/// for one side (the senders, or the receiver) of one channel. A retry that ends its wait earns
+/// full trust; a wait that parks anyway costs one point; without trust a wait parks at once
+/// (as `Park` does), except for one wait in [`PROBE_EVERY`](Self::PROBE_EVERY), which retries
+/// to find out whether waits have turned short again.
 ///
 /// Why: on two cores, a producer and a consumer that meet at a full or empty queue hand over
-/// in a few microseconds, and yielding through that beats a park and a wake by several times
-/// (`boundflow bench`, blocking SPSC); but producers blocked on a slow consumer would yield
-/// once per freed slot for nothing, which cost 0.03 cores more than parking at once (the
-/// slow-consumer scenario in `benches/grid.rs`).
+/// within microseconds, and retrying through that beats a park and a wake by several times
+/// (`boundflow bench`, blocking SPSC); but a producer blocked on a slow consumer would spin
+/// (about 2 µs here: 127 spin hints at 16.5 ns) and yield once per freed slot for nothing —
+/// the slow-consumer scenario in `benches/grid.rs`, where that was most of boundflow's CPU
+/// over the raw backends'.
 ///
-/// A heuristic: every value is safe, so every access is relaxed, and only waits that already
-/// failed their spin phase touch it.
+/// A heuristic: every value is safe, so every access is relaxed, and only waits touch it.
 #[derive(Debug)]
-pub struct YieldHistory {
+pub struct WaitHistory {
     trust: AtomicU8,
     probes: AtomicU8,
 }
 
-impl Default for YieldHistory {
+impl Default for WaitHistory {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl YieldHistory {
-    /// Trust after a yield phase that ended its wait (and at the start).
+impl WaitHistory {
+    /// Trust after a retry that ended its wait (and at the start).
     pub const FULL_TRUST: u8 = 8;
-    /// How often a wait without trust yields anyway.
+    /// How often a wait without trust retries anyway.
     pub const PROBE_EVERY: u8 = 16;
 
-    /// Starts trusting the yields, as crossbeam's `Backoff` always does.
+    /// Starts trusting the retries, as crossbeam's `Backoff` always does.
     pub const fn new() -> Self {
         Self {
             trust: AtomicU8::new(Self::FULL_TRUST),
@@ -250,19 +250,19 @@ impl YieldHistory {
         }
     }
 
-    /// Whether this wait should yield before parking.
-    pub fn should_yield(&self) -> bool {
+    /// Whether this wait should retry before parking.
+    pub fn should_retry(&self) -> bool {
         self.trust.load(Relaxed) > 0 || self.probes.fetch_add(1, Relaxed) % Self::PROBE_EVERY == 0
     }
 
-    /// A yield phase ended its wait.
+    /// A retry ended its wait.
     pub fn paid_off(&self) {
         if self.trust.load(Relaxed) != Self::FULL_TRUST {
             self.trust.store(Self::FULL_TRUST, Relaxed);
         }
     }
 
-    /// A yield phase ended in a park anyway.
+    /// The retries ran out: the wait parks.
     pub fn parked_anyway(&self) {
         let trust = self.trust.load(Relaxed);
         if trust > 0 {
@@ -272,22 +272,30 @@ impl YieldHistory {
 }
 
 /// Retries `attempt` as `strategy` says — not at all (`Park`); seven times with exponentially
-/// growing spins between, then (while `history` says they pay) four yields (`Backoff`); or the
-/// spins, then yielding up to a time limit (`Spin`) — and never past `deadline`. `Err(state)`:
-/// park now.
+/// growing spins between, then four times with a yield between, while `history` says that pays
+/// (`Backoff`); or the spins, then yielding up to a time limit (`Spin`, whatever the history) —
+/// and never past `deadline`. `Err(state)`: park now.
 fn retry_before_parking<S, R>(
     strategy: WaitStrategy,
-    history: &YieldHistory,
+    history: &WaitHistory,
     mut state: S,
     deadline: Option<Instant>,
     mut attempt: impl FnMut(S) -> Result<R, S>,
 ) -> Result<R, S> {
     let spin_limit = match strategy {
         WaitStrategy::Park => return Err(state),
+        WaitStrategy::Backoff if !history.should_retry() => return Err(state),
         WaitStrategy::Backoff => None,
         WaitStrategy::Spin(limit) => Some(limit),
     };
     let passed = |now: Instant| deadline.is_some_and(|deadline| now >= deadline);
+    // A `Backoff` retry that ends the wait restores trust.
+    let ended = |done| {
+        if spin_limit.is_none() {
+            history.paid_off();
+        }
+        Ok(done)
+    };
     // The spin phase of crossbeam's `Backoff`: 1, 2, 4, ... 64 spin hints between tries.
     for step in 0..=SPIN_STEPS {
         if deadline.is_some() && passed(Instant::now()) {
@@ -297,25 +305,19 @@ fn retry_before_parking<S, R>(
             std::hint::spin_loop();
         }
         state = match attempt(state) {
-            Ok(done) => return Ok(done),
+            Ok(done) => return ended(done),
             Err(state) => state,
         };
     }
     let Some(limit) = spin_limit else {
-        // `Backoff`: then the yield phase of crossbeam's, while it pays.
-        if !history.should_yield() {
-            return Err(state);
-        }
+        // `Backoff`: then the yield phase of crossbeam's.
         for _ in 0..YIELD_STEPS {
             if deadline.is_some() && passed(Instant::now()) {
                 return Err(state);
             }
             thread::yield_now();
             state = match attempt(state) {
-                Ok(done) => {
-                    history.paid_off();
-                    return Ok(done);
-                }
+                Ok(done) => return ended(done),
                 Err(state) => state,
             };
         }
@@ -375,7 +377,7 @@ mod tests {
 
     /// Runs a `Backoff` wait whose attempt succeeds on try `succeed_on` (1-based; `None`:
     /// never); returns (tries made, whether it had to park).
-    fn wait(history: &YieldHistory, succeed_on: Option<u32>) -> (u32, bool) {
+    fn wait(history: &WaitHistory, succeed_on: Option<u32>) -> (u32, bool) {
         let mut tries = 0;
         let outcome = retry_before_parking(WaitStrategy::Backoff, history, (), None, |()| {
             tries += 1;
@@ -389,55 +391,57 @@ mod tests {
     }
 
     const SPIN_TRIES: u32 = SPIN_STEPS + 1;
+    const ALL_TRIES: u32 = SPIN_TRIES + YIELD_STEPS;
 
     #[test]
-    fn yields_stop_when_they_never_pay_and_come_back_when_they_do() {
-        let history = YieldHistory::new();
-        // Trusted at first: the wait spins, then yields, then parks.
-        assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
-        // Each fruitless yield phase costs one point of trust.
-        for _ in 1..YieldHistory::FULL_TRUST {
-            assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+    fn retries_stop_when_they_never_pay_and_come_back_when_they_do() {
+        let history = WaitHistory::new();
+        // Trusted at first: each fruitless wait spins, yields, parks, and costs one point.
+        for _ in 0..WaitHistory::FULL_TRUST {
+            assert_eq!(wait(&history, None), (ALL_TRIES, true));
         }
-        // Out of trust: waits park straight after spinning, but one in PROBE_EVERY yields.
-        let yielded = (0..u32::from(YieldHistory::PROBE_EVERY) * 2)
-            .filter(|_| wait(&history, None).0 > SPIN_TRIES)
+        // Out of trust: waits park at once, but one in PROBE_EVERY retries.
+        let probed = (0..u32::from(WaitHistory::PROBE_EVERY) * 2)
+            .filter(|_| wait(&history, None).0 > 0)
             .count();
-        assert_eq!(yielded, 2);
-        // A probe whose yield ends the wait restores full trust.
-        let mut probed = false;
-        for _ in 0..YieldHistory::PROBE_EVERY {
+        assert_eq!(probed, 2);
+        // A probe whose retry ends the wait (here its first yield) restores full trust.
+        let mut ended = false;
+        for _ in 0..WaitHistory::PROBE_EVERY {
             if wait(&history, Some(SPIN_TRIES + 1)) == (SPIN_TRIES + 1, false) {
-                probed = true;
+                ended = true;
                 break;
             }
         }
-        assert!(probed, "no wait probed the yields");
-        for _ in 0..YieldHistory::FULL_TRUST {
-            assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+        assert!(ended, "no wait probed");
+        for _ in 0..WaitHistory::FULL_TRUST {
+            assert_eq!(wait(&history, None), (ALL_TRIES, true));
         }
+        assert_eq!(wait(&history, None).0, 0, "out of trust again");
     }
 
     #[test]
-    fn a_wait_that_ends_while_spinning_leaves_the_history_alone() {
-        let history = YieldHistory::new();
-        for _ in 0..YieldHistory::FULL_TRUST - 1 {
+    fn a_wait_that_ends_while_spinning_restores_trust() {
+        let history = WaitHistory::new();
+        for _ in 0..WaitHistory::FULL_TRUST - 1 {
             wait(&history, None);
         }
         assert_eq!(wait(&history, Some(3)), (3, false));
-        // One point of trust left: the next fruitless wait still yields.
-        assert_eq!(wait(&history, None), (SPIN_TRIES + YIELD_STEPS, true));
+        // Full trust again: eight fruitless waits retry before one parks at once.
+        for _ in 0..WaitHistory::FULL_TRUST {
+            assert_eq!(wait(&history, None), (ALL_TRIES, true));
+        }
         // None left: the first distrusted wait is a probe, the next one is not.
-        assert_eq!(wait(&history, None).0, SPIN_TRIES + YIELD_STEPS);
-        assert_eq!(wait(&history, None).0, SPIN_TRIES);
+        assert_eq!(wait(&history, None).0, ALL_TRIES);
+        assert_eq!(wait(&history, None).0, 0);
     }
 
     #[test]
     fn park_and_spin_strategies_ignore_the_history() {
-        let history = YieldHistory::new();
+        let history = WaitHistory::new();
         let outcome = retry_before_parking(WaitStrategy::Park, &history, (), None, |()| Ok(()));
         assert!(outcome.is_err(), "park tries nothing before parking");
-        for _ in 0..YieldHistory::FULL_TRUST {
+        for _ in 0..WaitHistory::FULL_TRUST {
             wait(&history, None);
         }
         let mut tries = 0;
@@ -448,7 +452,7 @@ mod tests {
         });
         assert!(
             outcome.is_err() && tries > SPIN_TRIES,
-            "spin yields whatever the history"
+            "spin retries whatever the history"
         );
     }
 }
