@@ -352,6 +352,11 @@ impl<T: Send + 'static> RawSender<T> for AnySender<T> {
         dispatch!(self, AnySender, tx => tx.try_send(msg))
     }
 
+    #[inline(always)]
+    fn try_send_then<R>(&self, msg: T, then: impl FnOnce(Result<(), TrySendError<T>>) -> R) -> R {
+        dispatch!(self, AnySender, tx => then(tx.try_send(msg)))
+    }
+
     async fn send_until(
         &self,
         msg: T,
@@ -398,6 +403,11 @@ impl<T: Send + 'static> RawReceiver<T> for AnyReceiver<T> {
     #[inline(always)]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
         dispatch!(self, AnyReceiver, rx => rx.try_recv())
+    }
+
+    #[inline(always)]
+    fn try_recv_then<R>(&mut self, then: impl FnOnce(Result<T, TryRecvError>) -> R) -> R {
+        dispatch!(self, AnyReceiver, rx => then(rx.try_recv()))
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {

@@ -90,6 +90,14 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
     /// Queues `msg` if there is room now, never waiting.
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>>;
 
+    /// `then(self.try_send(msg))`: what the wrapper calls. A backend that dispatches to
+    /// several inner ones (`AnyBackend`) overrides it to run `then` inside each arm, so the
+    /// compiler never has to merge the arms' results before `then` looks at them.
+    #[inline(always)]
+    fn try_send_then<R>(&self, msg: T, then: impl FnOnce(Result<(), TrySendError<T>>) -> R) -> R {
+        then(self.try_send(msg))
+    }
+
     /// Waits for room (until `deadline`, if any) and queues `msg`. Never returns
     /// `WouldDeadlock`.
     fn send_until(
@@ -218,6 +226,12 @@ pub struct Forced<T> {
 pub trait RawReceiver<T: Send + 'static>: Send + Sync + Unpin + 'static {
     /// Takes the next message if one is queued, never waiting.
     fn try_recv(&mut self) -> Result<T, TryRecvError>;
+
+    /// `then(self.try_recv())`: what the wrapper calls (see [`RawSender::try_send_then`]).
+    #[inline(always)]
+    fn try_recv_then<R>(&mut self, then: impl FnOnce(Result<T, TryRecvError>) -> R) -> R {
+        then(self.try_recv())
+    }
 
     /// Waits for the next message (until `deadline`, if any). Cancel-safe: dropping the future
     /// loses no message. Never returns `WouldDeadlock`.

@@ -63,9 +63,13 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.wake_stream();
-        let msg = self.raw.try_recv()?;
-        self.count_received();
-        Ok(msg)
+        // Counted inside the backend's `then`: under `AnyBackend` each arm counts for itself.
+        let received = &self.shared.monitor.recv.received;
+        self.raw.try_recv_then(|result| {
+            let msg = result?;
+            bump_exclusive(received);
+            Ok(msg)
+        })
     }
 
     /// Waits for the next message.

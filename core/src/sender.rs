@@ -50,7 +50,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// `Full(msg)` if the channel is full, `Closed(msg)` if the receiver closed or went away.
     #[inline]
     pub fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        match self.raw.try_send(msg) {
+        self.raw.try_send_then(msg, |result| match result {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(msg)) => {
                 self.shared.full();
@@ -60,7 +60,7 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
                 self.shared.closed_error();
                 Err(TrySendError::Closed(msg))
             }
-        }
+        })
     }
 
     /// Sends `msg`, applying the channel's overflow policy when it is full.
