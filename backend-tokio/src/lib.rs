@@ -293,23 +293,37 @@ impl<T> Drop for TokioReceiver<T> {
     }
 }
 
+/// tokio's `try_recv`, in boundflow's error.
+#[inline(always)]
+fn try_recv_from<T>(rx: &mut mpsc::Receiver<T>) -> Result<T, TryRecvError> {
+    rx.try_recv().map_err(|err| match err {
+        mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
+        mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
+    })
+}
+
+/// tokio's `recv`, until `deadline` if any.
+async fn recv_from_until<T>(
+    rx: &mut mpsc::Receiver<T>,
+    deadline: Option<Instant>,
+) -> Result<T, RecvTimeoutError> {
+    let received = match deadline {
+        None => rx.recv().await,
+        Some(deadline) => with_deadline(rx.recv(), deadline)
+            .await
+            .ok_or(RecvTimeoutError::Timeout)?,
+    };
+    received.ok_or(RecvTimeoutError::Closed)
+}
+
 impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
     #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.rx.try_recv().map_err(|err| match err {
-            mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
-            mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
-        })
+        try_recv_from(&mut self.rx)
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let received = match deadline {
-            None => self.rx.recv().await,
-            Some(deadline) => with_deadline(self.rx.recv(), deadline)
-                .await
-                .ok_or(RecvTimeoutError::Timeout)?,
-        };
-        received.ok_or(RecvTimeoutError::Closed)
+        recv_from_until(&mut self.rx, deadline).await
     }
 
     fn recv_blocking_until(
@@ -320,14 +334,14 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         if let Some(settled) = settle_recv(self.try_recv()) {
             return settled;
         }
-        let shared = Arc::clone(&self.shared);
+        // Disjoint borrows: the receiving end is the wait's state, the history stays shared.
         block_with(
             strategy,
-            &shared.recv_waits,
-            self,
+            &self.shared.recv_waits,
+            &mut self.rx,
             deadline,
-            |receiver| settle_recv(receiver.try_recv()).ok_or(receiver),
-            |receiver| park_on(receiver.recv_until(deadline)),
+            |rx| settle_recv(try_recv_from(rx)).ok_or(rx),
+            |rx| park_on(recv_from_until(rx, deadline)),
         )
         .unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }

@@ -11,13 +11,9 @@ use std::time::{Duration, Instant};
 
 use nix::pty::{Winsize, openpty};
 
-const CHANNELS: [&str; 5] = [
-    "orchestration.command",
-    "worker.step_processor.execution_request",
-    "worker.step_processor.result",
-    "task_readiness.event_channel",
-    "event_publisher.event_queue",
-];
+mod common;
+
+use common::{CHANNELS, summary_adds_up};
 
 /// The demo on a pseudo-terminal; everything it writes collects in `output`.
 struct OnTerminal {
@@ -110,18 +106,6 @@ impl Drop for OnTerminal {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-fn summary_adds_up(text: &str) {
-    assert!(text.contains("counts add up"), "{text}");
-    assert!(!text.contains("MISMATCH"), "{text}");
-    for name in CHANNELS {
-        let row = text
-            .lines()
-            .rfind(|l| l.starts_with(name))
-            .unwrap_or_else(|| panic!("no summary row for {name}:\n{text}"));
-        assert!(row.trim_end().ends_with("ok"), "{row}");
     }
 }
 
