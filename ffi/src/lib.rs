@@ -27,6 +27,7 @@
 
 mod fork;
 mod handles;
+mod hazard;
 mod status;
 
 use std::ffi::{CStr, c_char};

@@ -44,6 +44,7 @@ thread_local! {
 
 /// A failed call: its status and what to tell the caller (fixed text for the frequent ones:
 /// building it allocates nothing).
+#[derive(Debug)]
 pub(crate) struct Failure {
     pub(crate) status: i32,
     pub(crate) message: Cow<'static, str>,
