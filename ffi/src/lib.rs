@@ -470,30 +470,12 @@ fn with_receiver(handle: u64, f: impl FnOnce(&ReceiverEntry) -> Outcome) -> Outc
 }
 
 impl ReceiverEntry {
-    /// The next message: the pending one, else one received within the deadline (the shared
-    /// receiver's lock is taken within it too); `first` says whether this may wait.
-    fn next(&self, deadline: Instant, may_wait: bool) -> Result<Option<Box<[u8]>>, Failure> {
-        if let Some(msg) = self.pending.lock().take() {
-            return Ok(Some(msg));
-        }
-        let mut rx = self.lock_until(deadline)?;
-        if !may_wait {
-            return match rx.try_recv() {
-                Ok(msg) => Ok(Some(msg)),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => Ok(None),
-            };
-        }
-        match rx.recv_timeout_blocking(deadline.saturating_duration_since(Instant::now())) {
-            Ok(msg) => Ok(Some(msg)),
-            Err(RecvTimeoutError::Timeout) => Err(Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                "nothing arrived before the deadline",
-            )),
-            Err(RecvTimeoutError::Closed) => Err(Failure::new(
-                BOUNDFLOW_CLOSED,
-                "the channel is closed and drained",
-            )),
-            Err(RecvTimeoutError::WouldDeadlock) => Err(would_deadlock()),
+    /// Starts one call's receiving, with the call's deadline.
+    fn receiving(&self, deadline: Instant) -> Receiving<'_> {
+        Receiving {
+            entry: self,
+            rx: None,
+            deadline,
         }
     }
 
@@ -509,9 +491,53 @@ impl ReceiverEntry {
             )
         })
     }
+}
 
+/// One call's receives. The shared receiver is locked at the call's first receive from the
+/// channel and held until the call ends, so a `recv_many` batch takes that lock once, not per
+/// message (measured: two locks a message made `recv_many` 2.4x a Rust `try_recv` loop).
+struct Receiving<'a> {
+    entry: &'a ReceiverEntry,
+    rx: Option<parking_lot::MutexGuard<'a, Receiver<Box<[u8]>>>>,
+    deadline: Instant,
+}
+
+impl Receiving<'_> {
+    /// The next message: the pending one (looked for until the channel is first touched),
+    /// else one received within the deadline; `may_wait` says whether this may wait.
+    fn next(&mut self, may_wait: bool) -> Result<Option<Box<[u8]>>, Failure> {
+        let rx = match &mut self.rx {
+            Some(rx) => rx,
+            None => {
+                if let Some(msg) = self.entry.pending.lock().take() {
+                    return Ok(Some(msg));
+                }
+                self.rx.insert(self.entry.lock_until(self.deadline)?)
+            }
+        };
+        if !may_wait {
+            return match rx.try_recv() {
+                Ok(msg) => Ok(Some(msg)),
+                Err(TryRecvError::Empty | TryRecvError::Closed) => Ok(None),
+            };
+        }
+        match rx.recv_timeout_blocking(self.deadline.saturating_duration_since(Instant::now())) {
+            Ok(msg) => Ok(Some(msg)),
+            Err(RecvTimeoutError::Timeout) => Err(Failure::new(
+                BOUNDFLOW_TIMEOUT,
+                "nothing arrived before the deadline",
+            )),
+            Err(RecvTimeoutError::Closed) => Err(Failure::new(
+                BOUNDFLOW_CLOSED,
+                "the channel is closed and drained",
+            )),
+            Err(RecvTimeoutError::WouldDeadlock) => Err(would_deadlock()),
+        }
+    }
+
+    /// Keeps a message that did not fit: the handle's next receive returns it first.
     fn keep(&self, msg: Box<[u8]>) {
-        *self.pending.lock() = Some(msg);
+        *self.entry.pending.lock() = Some(msg);
     }
 }
 
@@ -544,14 +570,15 @@ pub unsafe extern "C" fn boundflow_recv_timeout(
         }
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let Some(msg) = receiver.next(deadline, true)? else {
+            let mut receiving = receiver.receiving(deadline);
+            let Some(msg) = receiving.next(true)? else {
                 return Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived"));
             };
             // SAFETY: `out_len` is valid for a write.
             unsafe { out_len.write(msg.len()) };
             if msg.len() > capacity {
                 let needed = msg.len();
-                receiver.keep(msg);
+                receiving.keep(msg);
                 return Err(too_small(needed, capacity));
             }
             // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our box.
@@ -589,12 +616,13 @@ pub unsafe extern "C" fn boundflow_recv_many(
         }
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+            let mut receiving = receiver.receiving(deadline);
             let mut received = 0;
             let outcome: Outcome = loop {
                 if received == bufs.len() {
                     break Ok(BOUNDFLOW_OK);
                 }
-                let msg = match receiver.next(deadline, received == 0) {
+                let msg = match receiving.next(received == 0) {
                     Ok(Some(msg)) => msg,
                     Ok(None) => break Ok(BOUNDFLOW_OK),
                     Err(failure) if received > 0 => {
@@ -608,7 +636,7 @@ pub unsafe extern "C" fn boundflow_recv_many(
                 if msg.len() > buf.capacity {
                     let needed = msg.len();
                     let capacity = buf.capacity;
-                    receiver.keep(msg);
+                    receiving.keep(msg);
                     break if received == 0 {
                         Err(too_small(needed, capacity))
                     } else {
