@@ -151,7 +151,9 @@ int32_t boundflow_sender_open(uint64_t registry,
 int32_t boundflow_receiver_open(uint64_t registry, const char *channel, uint64_t *out);
 
 // Frees a handle of any kind. A stale or already freed handle returns
-// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first.
+// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first: this
+// waits for it (up to that call's own timeout), so release your interpreter lock around it,
+// and close a receiver another thread may be waiting on before freeing its handle.
 int32_t boundflow_handle_free(uint64_t handle);
 
 // Sends `len` bytes at `data` if the channel has room now; never waits. `BOUNDFLOW_FULL`:

@@ -6,7 +6,8 @@
 //! one handle from many threads write only their own thread's record. Freeing empties the
 //! slot, bumps its generation, and waits for the calls in progress on that entry (each bounded
 //! by its timeout) before dropping it, so a stale or double-freed handle is refused, never
-//! dereferenced.
+//! dereferenced. A slot whose generation would wrap is retired, never reused, so no stale
+//! handle can match a later entry.
 
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
@@ -33,6 +34,8 @@ struct Slots<T> {
 /// A table of `T`s addressed by generation-checked handles.
 pub(crate) struct Table<T> {
     slots: OnceLock<Slots<T>>,
+    /// Use the symmetric fences even where `membarrier` works (tests of that mode).
+    symmetric_only: bool,
     /// Free slots and each slot's next generation; taken only to add or free a handle.
     free: Mutex<Free>,
 }
@@ -51,6 +54,7 @@ impl<T> Table<T> {
     pub(crate) const fn new() -> Self {
         Table {
             slots: OnceLock::new(),
+            symmetric_only: false,
             free: Mutex::new(Free {
                 next_unused: 0,
                 freed: Vec::new(),
@@ -59,12 +63,24 @@ impl<T> Table<T> {
         }
     }
 
+    /// A table that uses the symmetric fences whatever the kernel has.
+    #[cfg(test)]
+    fn symmetric() -> Self {
+        let mut table = Table::new();
+        table.symmetric_only = true;
+        table
+    }
+
     fn slots(&self) -> &Slots<T> {
         self.slots.get_or_init(|| Slots {
             entries: (0..SLOTS)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
-            barrier: Barrier::init(),
+            barrier: if self.symmetric_only {
+                Barrier::symmetric()
+            } else {
+                Barrier::init()
+            },
         })
     }
 
@@ -133,7 +149,8 @@ impl<T> Table<T> {
     }
 
     /// Frees the handle; its slot's next handle has a new generation. Returns once no call
-    /// uses the entry any more.
+    /// uses the entry any more (so never call it from inside a call on the same handle: it
+    /// would wait for itself; the C ABI has no callbacks, so no exported call does).
     pub(crate) fn remove(&self, handle: u64) -> Result<Arc<T>, Failure> {
         let (index, generation) = decode(handle)?;
         let slots = self.slots();
@@ -147,13 +164,23 @@ impl<T> Table<T> {
                 return Err(invalid());
             }
             slot.store(std::ptr::null_mut(), Ordering::Release);
-            free.generations[index] = free.generations[index].wrapping_add(1).max(1);
-            free.freed.push(index);
+            // A generation that would wrap retires the slot (2^32 frees of it): a stale
+            // handle from its first generation could otherwise name a later entry.
+            if let Some(next) = free.generations[index].checked_add(1) {
+                free.generations[index] = next;
+                free.freed.push(index);
+            }
             live
         };
         // SAFETY: from `Box::into_raw` in `insert`, and no slot holds it any more.
-        let live = unsafe { hazard::retire(slots.barrier, taken) };
-        Ok(live.value)
+        match unsafe { hazard::retire(slots.barrier, taken) } {
+            Some(live) => Ok(live.value),
+            None => Err(Failure::new(
+                BOUNDFLOW_INTERNAL,
+                "the handle is freed, but the kernel refused membarrier, so no call could be \
+                 known to be done with it: its entry (and channel end) is kept, not dropped",
+            )),
+        }
     }
 }
 
@@ -188,18 +215,22 @@ fn invalid() -> Failure {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::panic)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
-    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-    use std::sync::{Arc, Barrier};
+    use std::panic::{AssertUnwindSafe, catch_unwind};
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::{Arc, Barrier, mpsc};
     use std::thread;
+    use std::time::Duration;
 
     use super::Table;
     use crate::status::BOUNDFLOW_INVALID_HANDLE;
 
-    /// Sets `dropped` when dropped, so a call that sees it set used a freed entry.
+    /// Knows its own handle, and sets `dropped` when dropped: a call that sees another handle
+    /// or `dropped` set used a stale or freed entry.
     #[derive(Debug)]
     struct Tracked {
+        handle: AtomicU64,
         dropped: Arc<AtomicBool>,
     }
 
@@ -209,80 +240,153 @@ mod tests {
         }
     }
 
-    /// Calls on a handle race its free: every call either sees the live entry or is refused
-    /// as invalid, never a dropped one; the free returns the entry exactly once, and every
-    /// call and refusal is counted by the test itself.
-    #[test]
-    fn calls_racing_a_free_never_see_a_dropped_entry() {
-        const ROUNDS: usize = 200;
+    /// Calls on a handle race its free while new entries take the freed slot: every call sees
+    /// the entry of the handle it names, alive, or is refused as invalid; each free returns its
+    /// entry once and only then is it dropped. The test counts the calls that got through and
+    /// the refusals itself.
+    fn calls_race_frees_and_reuse(table: Table<Tracked>) {
+        const ROUNDS: usize = 300;
         const CALLERS: usize = 3;
-        let table: Arc<Table<Tracked>> = Arc::new(Table::new());
+        let table = Arc::new(table);
+        let current = Arc::new(AtomicU64::new(0));
+        let (used, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let done = Arc::new(AtomicBool::new(false));
+        let start = Arc::new(Barrier::new(CALLERS + 1));
+        let callers: Vec<_> = (0..CALLERS)
+            .map(|_| {
+                let (table, current, done) =
+                    (Arc::clone(&table), Arc::clone(&current), Arc::clone(&done));
+                let (used, refused, start) =
+                    (Arc::clone(&used), Arc::clone(&refused), Arc::clone(&start));
+                thread::spawn(move || {
+                    start.wait();
+                    while !done.load(Ordering::SeqCst) {
+                        // Possibly already freed, its slot possibly reused: a stale handle.
+                        let handle = current.load(Ordering::SeqCst);
+                        let call = table.with(handle, |entry| {
+                            // Lingers in the call, so a free that did not wait for it would
+                            // drop the entry under it.
+                            for _ in 0..4 {
+                                assert_eq!(entry.handle.load(Ordering::SeqCst), handle, "stale");
+                                assert!(!entry.dropped.load(Ordering::SeqCst), "used after free");
+                                thread::yield_now();
+                            }
+                            Ok(())
+                        });
+                        match call {
+                            Ok(()) => used.fetch_add(1, Ordering::Relaxed),
+                            Err(failure) => {
+                                assert_eq!(failure.status, BOUNDFLOW_INVALID_HANDLE);
+                                refused.fetch_add(1, Ordering::Relaxed)
+                            }
+                        };
+                    }
+                })
+            })
+            .collect();
+        start.wait();
         for _ in 0..ROUNDS {
             let dropped = Arc::new(AtomicBool::new(false));
             let handle = table
                 .insert(Tracked {
+                    handle: AtomicU64::new(0),
                     dropped: Arc::clone(&dropped),
                 })
                 .unwrap();
-            let start = Arc::new(Barrier::new(CALLERS + 1));
-            let (used, refused) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
-            let callers: Vec<_> = (0..CALLERS)
-                .map(|_| {
-                    let (table, start) = (Arc::clone(&table), Arc::clone(&start));
-                    let (used, refused) = (Arc::clone(&used), Arc::clone(&refused));
-                    thread::spawn(move || {
-                        start.wait();
-                        loop {
-                            // Lingers in the call, so a free that did not wait for it
-                            // would drop the entry under it.
-                            let call = table.with(handle, |entry| {
-                                for _ in 0..8 {
-                                    assert!(
-                                        !entry.dropped.load(Ordering::SeqCst),
-                                        "used after free"
-                                    );
-                                    thread::yield_now();
-                                }
-                                Ok(())
-                            });
-                            match call {
-                                Ok(()) => used.fetch_add(1, Ordering::Relaxed),
-                                Err(failure) => {
-                                    assert_eq!(failure.status, BOUNDFLOW_INVALID_HANDLE);
-                                    refused.fetch_add(1, Ordering::Relaxed);
-                                    return;
-                                }
-                            };
-                        }
-                    })
+            table
+                .with(handle, |entry| {
+                    entry.handle.store(handle, Ordering::SeqCst);
+                    Ok(())
                 })
-                .collect();
-            start.wait();
+                .unwrap();
+            current.store(handle, Ordering::SeqCst);
+            thread::yield_now();
             let removed = table.remove(handle).unwrap();
-            assert!(!dropped.load(Ordering::SeqCst));
+            assert_eq!(removed.handle.load(Ordering::SeqCst), handle);
             drop(removed);
-            assert!(dropped.load(Ordering::SeqCst));
+            assert!(
+                dropped.load(Ordering::SeqCst),
+                "the free returned the only reference"
+            );
             assert_eq!(
                 table.remove(handle).unwrap_err().status,
-                BOUNDFLOW_INVALID_HANDLE
+                BOUNDFLOW_INVALID_HANDLE,
+                "a double free is refused"
             );
-            for caller in callers {
-                caller.join().unwrap();
+        }
+        done.store(true, Ordering::SeqCst);
+        for caller in callers {
+            caller.join().unwrap();
+        }
+        // The race ran both ways.
+        assert!(used.load(Ordering::Relaxed) > 0);
+        assert!(refused.load(Ordering::Relaxed) > 0);
+    }
+
+    #[test]
+    fn calls_racing_frees_and_slot_reuse_never_see_a_stale_or_dropped_entry() {
+        calls_race_frees_and_reuse(Table::new());
+    }
+
+    #[test]
+    fn calls_racing_frees_and_slot_reuse_with_symmetric_fences() {
+        calls_race_frees_and_reuse(Table::symmetric());
+    }
+
+    /// Spawns `remove(handle)` and says whether it finished within `wait`.
+    fn remove_finishes_within(
+        table: &Arc<Table<u32>>,
+        handle: u64,
+        wait: Duration,
+    ) -> (bool, mpsc::Receiver<u32>) {
+        let (done, finished) = mpsc::channel();
+        let table = Arc::clone(table);
+        thread::spawn(move || {
+            let value = *table.remove(handle).unwrap();
+            let _ = done.send(value);
+        });
+        match finished.recv_timeout(wait) {
+            Ok(value) => {
+                let (again, rest) = mpsc::channel();
+                let _ = again.send(value);
+                (true, rest)
             }
-            assert_eq!(refused.load(Ordering::Relaxed), CALLERS);
+            Err(_) => (false, finished),
         }
     }
 
-    /// A call made from inside another call (another handle) keeps both entries protected.
+    /// A call made inside another call (on another handle) leaves the outer entry protected:
+    /// a free of the outer handle, started after the inner call returned, waits for the
+    /// outer call to end.
     #[test]
-    fn a_nested_call_protects_both_entries() {
-        let table: Table<u32> = Table::new();
+    fn a_nested_call_leaves_the_outer_entry_protected() {
+        let table = Arc::new(Table::new());
         let (outer, inner) = (table.insert(1).unwrap(), table.insert(2).unwrap());
-        let sum = table
-            .with(outer, |a| table.with(inner, |b| Ok(a + b)).map(|ab| ab + a))
+        let pending = table
+            .with(outer, |a| {
+                assert_eq!(table.with(inner, |b| Ok(a + b)).unwrap(), 3);
+                let (finished, pending) =
+                    remove_finishes_within(&table, outer, Duration::from_millis(50));
+                assert!(!finished, "freed while the outer call still used it");
+                Ok(pending)
+            })
             .unwrap();
-        assert_eq!(sum, 4);
+        assert_eq!(pending.recv_timeout(Duration::from_secs(10)).unwrap(), 1);
         assert_eq!(*table.remove(inner).unwrap(), 2);
-        assert_eq!(*table.remove(outer).unwrap(), 1);
+    }
+
+    /// A call that panics (caught, as `guard` does) ends its announcement: a free after it
+    /// does not wait forever.
+    #[test]
+    fn a_panicking_call_does_not_block_the_free() {
+        let table = Arc::new(Table::new());
+        let handle = table.insert(7).unwrap();
+        let caught = catch_unwind(AssertUnwindSafe(|| {
+            table.with(handle, |_| -> Result<(), _> { panic!("inside a call") })
+        }));
+        assert!(caught.is_err());
+        let (finished, value) = remove_finishes_within(&table, handle, Duration::from_secs(10));
+        assert!(finished, "the free waited for a call that had ended");
+        assert_eq!(value.recv().unwrap(), 7);
     }
 }

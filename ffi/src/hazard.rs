@@ -1,15 +1,20 @@
 //! Hazard announcements: how a call keeps the entry it uses alive without a read-modify-write.
 //!
 //! Each thread owns a [`Record`]. A call announces the entry it is about to use in its record
-//! with a plain store, then re-reads the slot: if the slot still holds that entry, a free has
-//! not begun and will see the announcement (the store–load pattern needs a full barrier on
-//! each side). A free empties the slot, runs the barrier, and waits until no record announces
-//! the entry before dropping it.
+//! with a plain (release) store, then re-reads the slot: if the slot still holds that address,
+//! no free has emptied it before the re-read, so any free that empties it later sees the
+//! announcement in its scan (the store–load pattern needs a full barrier on each side). The
+//! re-read may find a *new* entry at the same address (freed and reallocated in between): the
+//! call then protects and checks that one, and its generation check refuses the stale
+//! handle. A free empties the slot, runs the barrier, and waits until no record announces the
+//! entry before dropping it.
 //!
 //! The barrier is asymmetric where the kernel offers it (Linux `membarrier`,
 //! `MEMBARRIER_CMD_PRIVATE_EXPEDITED`): the call side needs only a compiler fence, and the free
 //! side's system call forces a full barrier on every thread of the process. Frees are rare;
-//! calls are every message. Without it, both sides use `fence(SeqCst)`. Measured on FFI
+//! calls are every message. Without it, both sides use `fence(SeqCst)`. (The compiler fence
+//! plus `membarrier` pairing is outside Rust's formal memory model; it is the asymmetric fence
+//! of folly and liburcu.) Measured on FFI
 //! `try_send`: the slot's read-write lock (two atomic read-modify-writes a call) cost more
 //! than the whole rest of the ABI layer.
 
@@ -17,7 +22,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering, compiler_fence, fence};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Whether the asymmetric barrier is in use; decided once, before the first slot is read.
+/// Whether the asymmetric barrier is in use; decided once per table, before its first slot is
+/// read.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Barrier {
     accelerated: bool,
@@ -31,6 +37,11 @@ impl Barrier {
         }
     }
 
+    /// The symmetric fences, whatever the kernel has (tests of that mode use it).
+    pub(crate) fn symmetric() -> Self {
+        Barrier { accelerated: false }
+    }
+
     /// The call side: a compiler fence with `membarrier`, else a full fence.
     #[inline(always)]
     fn light(self) {
@@ -42,11 +53,12 @@ impl Barrier {
     }
 
     /// The free side: a full fence here, and with `membarrier` one on every running thread.
-    fn heavy(self) {
+    /// False if `membarrier` failed (a seccomp filter installed after registration, say):
+    /// then a call may still use the entry unseen, and the caller must not drop it.
+    #[must_use]
+    fn heavy(self) -> bool {
         fence(Ordering::SeqCst);
-        if self.accelerated {
-            membarrier::all_threads();
-        }
+        !self.accelerated || membarrier::all_threads()
     }
 }
 
@@ -69,11 +81,14 @@ struct Claim(&'static Record);
 impl Claim {
     fn new() -> Self {
         let mut records = RECORDS.lock().unwrap_or_else(PoisonError::into_inner);
+        // A plain load first: the compare-exchange would pull in the line of every busy
+        // record (`owned` shares it with `announced`).
         let free = records.iter().find(|record| {
-            record
-                .owned
-                .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
+            !record.owned.load(Ordering::Relaxed)
+                && record
+                    .owned
+                    .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+                    .is_ok()
         });
         if let Some(record) = free {
             return Claim(record);
@@ -102,7 +117,8 @@ struct Announced(&'static Record);
 
 impl Drop for Announced {
     fn drop(&mut self) {
-        // Release: the call's uses of the entry happen before a free that reads this.
+        // Release, like the announcement itself: a free that reads this store, or any later
+        // one of this record, sees the call's uses of the entry happen before it.
         self.0
             .announced
             .store(std::ptr::null_mut(), Ordering::Release);
@@ -141,26 +157,33 @@ fn protect_with<E, R>(
         if entry.is_null() {
             return f(None);
         }
-        record.announced.store(entry.cast(), Ordering::Relaxed);
+        // Release, not Relaxed: a free that reads this announcement (of another entry) instead
+        // of the clear before it must still see this thread's earlier calls end before it.
+        record.announced.store(entry.cast(), Ordering::Release);
         let _announced = Announced(record);
         barrier.light();
         let again = source.load(Ordering::Acquire);
         if again == entry {
-            // SAFETY: `entry` came from `Box::into_raw` and the slot still held it after the
+            // SAFETY: `again` came from `Box::into_raw` and the slot held it after the
             // announcement was visible to every free (the barrier): a free that empties the
-            // slot from now on waits for this record to move on before dropping it.
-            return f(Some(unsafe { &*entry }));
+            // slot from now on waits for this record to move on before dropping it. It may be
+            // a newer entry at the address `entry` had; `again` is the pointer to that one.
+            return f(Some(unsafe { &*again }));
         }
         entry = again;
     }
 }
 
 /// After `entry` was taken out of every slot: waits until no call uses it, then returns it.
+/// `None` if that cannot be known (`membarrier` failed): the entry is leaked, never freed
+/// under a call.
 ///
 /// # Safety
 /// `entry` came from `Box::into_raw` and no slot holds it any more.
-pub(crate) unsafe fn retire<E>(barrier: Barrier, entry: *mut E) -> Box<E> {
-    barrier.heavy();
+pub(crate) unsafe fn retire<E>(barrier: Barrier, entry: *mut E) -> Option<Box<E>> {
+    if !barrier.heavy() {
+        return None;
+    }
     let records: Vec<&'static Record> = RECORDS
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
@@ -180,8 +203,8 @@ pub(crate) unsafe fn retire<E>(barrier: Barrier, entry: *mut E) -> Box<E> {
         }
     }
     // SAFETY: the caller's promise, and no call announces it (a call that starts now finds
-    // the slot empty or holding another entry).
-    unsafe { Box::from_raw(entry) }
+    // the slot empty or holding another entry, possibly at this same address once freed).
+    Some(unsafe { Box::from_raw(entry) })
 }
 
 #[cfg(target_os = "linux")]
@@ -197,21 +220,23 @@ mod membarrier {
         unsafe { libc::syscall(libc::SYS_membarrier, command, 0, 0) }
     }
 
-    /// Whether this process may use `CMD_PRIVATE_EXPEDITED` from now on.
+    /// Whether this process may use `CMD_PRIVATE_EXPEDITED` from now on: supported,
+    /// registered, and a first call works (a seccomp filter would refuse it here).
     pub(super) fn register() -> bool {
         let supported = call(CMD_QUERY);
         supported >= 0
             && supported & libc::c_long::from(CMD_PRIVATE_EXPEDITED) != 0
             && call(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
+            && call(CMD_PRIVATE_EXPEDITED) == 0
     }
 
-    /// A full barrier on every running thread of this process.
-    pub(super) fn all_threads() {
-        // Registered, so this cannot fail; were it to, `CMD_SHARED` (an RCU grace period,
-        // slower) gives the same guarantee.
-        if call(CMD_PRIVATE_EXPEDITED) != 0 {
-            let _ = call(CMD_SHARED);
-        }
+    /// A full barrier on every running thread of this process; false if the kernel refused
+    /// both ways to make one.
+    pub(super) fn all_threads() -> bool {
+        // Registered and tried once, so this fails only if something (a seccomp filter)
+        // forbade it since; `CMD_SHARED` (an RCU grace period, slower, absent on `nohz_full`
+        // kernels) is the other way.
+        call(CMD_PRIVATE_EXPEDITED) == 0 || call(CMD_SHARED) == 0
     }
 }
 
@@ -221,5 +246,7 @@ mod membarrier {
         false
     }
 
-    pub(super) fn all_threads() {}
+    pub(super) fn all_threads() -> bool {
+        false
+    }
 }

@@ -21,7 +21,8 @@
 //! # Interpreter locks
 //! A Python (ctypes releases the GIL around every foreign call) or Ruby (`rb_thread_call_without_gvl`)
 //! binding should release its interpreter lock around the waiting calls
-//! (`boundflow_send_timeout`, `boundflow_recv_timeout`, `boundflow_recv_many`) and wait in
+//! (`boundflow_send_timeout`, `boundflow_recv_timeout`, `boundflow_recv_many`, and
+//! `boundflow_handle_free`, which waits for calls in progress on the handle) and wait in
 //! short slices (say 100 ms), checking for signals between them, so Ctrl-C still works.
 #![allow(unsafe_code)] // The C ABI: raw pointers in, checked before use (see each `# Safety`).
 
@@ -347,7 +348,9 @@ pub unsafe extern "C" fn boundflow_receiver_open(
 }
 
 /// Frees a handle of any kind. A stale or already freed handle returns
-/// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first.
+/// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first: this
+/// waits for it (up to that call's own timeout), so release your interpreter lock around it,
+/// and close a receiver another thread may be waiting on before freeing its handle.
 #[unsafe(no_mangle)]
 pub extern "C" fn boundflow_handle_free(handle: u64) -> i32 {
     guard(|| HANDLES.remove(handle).map(|_| BOUNDFLOW_OK))

@@ -62,8 +62,12 @@ impl Failure {
 pub(crate) type Outcome = Result<i32, Failure>;
 
 fn set_last_error(message: &str) {
-    LAST_ERROR.with(|last| {
-        let mut last = last.borrow_mut();
+    // `try_with`: a call from a thread-local destructor that runs after this one's has no
+    // last error to keep, and must not panic (outside `catch_unwind`, that would abort).
+    let _ = LAST_ERROR.try_with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return;
+        };
         last.clear();
         // An interior NUL would cut the C string short.
         last.extend(message.bytes().map(|b| if b == 0 { b' ' } else { b }));
@@ -105,5 +109,10 @@ pub(crate) fn guard(call: impl FnOnce() -> Outcome) -> i32 {
 /// free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn boundflow_last_error() -> *const c_char {
-    LAST_ERROR.with(|last| last.borrow().as_ptr().cast())
+    LAST_ERROR
+        .try_with(|last| last.try_borrow().ok().map(|last| last.as_ptr().cast()))
+        .ok()
+        .flatten()
+        // This thread's storage is gone (a call from a thread-local destructor).
+        .unwrap_or(c"".as_ptr())
 }
