@@ -32,8 +32,8 @@ pub use boundflow_core::{
     RecvTimeoutError, RetryPolicy, RetryPolicyError, SEND_WAIT_BOUNDS, SaturationEvent,
     SaturationKind, SaturationThresholds, SendError, SendTimeoutError, SendWaitHistogram,
     SystemClock, ThresholdError, TickThread, TryRecvError, TrySendError, WaitStrategy,
-    WaitStrategyError, WatchError, Watcher, WatcherBuilder, WatcherError, bounded, channel,
-    notified, runtime, saturation, subsystem, timer,
+    WaitStrategyError, WatchError, Watcher, WatcherBuilder, WatcherError, barrier, bounded,
+    channel, notified, runtime, saturation, subsystem, timer,
 };
 
 #[cfg(feature = "tracing")]

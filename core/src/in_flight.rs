@@ -13,20 +13,22 @@
 //! re-pop finds nothing.
 //!
 //! Cost on the send path: one relaxed store and one release store to a slot that only this
-//! thread writes (its own cache line), and one `SeqCst` fence — no read-modify-write and no
-//! write to a line other threads write. The scan of all slots runs only when the receiver finds
-//! the queue empty after `close`.
+//! thread writes (its own cache line), and the light half of an asymmetric barrier (see
+//! [`crate::barrier`]: a compiler fence where `membarrier` works, else a `SeqCst` fence) — no
+//! read-modify-write and no write to a line other threads write. The scan of all slots, with
+//! the heavy half, runs only when the receiver finds the queue empty after `close`.
 //!
 //! A thread's slot is claimed the first time it sends and given back when the thread exits; the
 //! slots themselves live for the process (one cache line per thread ever alive at once).
 
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::sync::{Mutex, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
+use crate::barrier;
 use crate::error::{TryRecvError, TrySendError};
-use crate::loom::{AtomicBool, AtomicUsize, fence};
+use crate::loom::{AtomicBool, AtomicUsize};
 
 /// One thread's announcement: the id of the channel it is pushing into, or 0.
 #[derive(Debug)]
@@ -47,10 +49,11 @@ impl Slot {
     /// Announces a push into `channel` (a non-zero id); the caller reads the closed flag after
     /// this returns.
     #[inline]
-    fn announce(&self, channel: usize) {
+    fn announce(&self, channel: usize, asymmetric: bool) {
         self.channel.store(channel, Relaxed);
-        // Pairs with the fence in `pop_after_close`: the push's closed-flag read comes after it.
-        fence(SeqCst);
+        // Pairs with the heavy half in `pop_after_close`: the push's closed-flag read comes
+        // after it. Close is rare, so the push's half is the light one.
+        barrier::light(asymmetric);
     }
 
     /// Ends the announcement once the push is done (or refused). Release: whoever reads the
@@ -68,10 +71,11 @@ pub(crate) fn announced_push<T, R>(
     slot: &Slot,
     channel: usize,
     closed: &AtomicBool,
+    asymmetric: bool,
     msg: T,
     push: impl FnOnce(T) -> Result<R, TrySendError<T>>,
 ) -> Result<R, TrySendError<T>> {
-    slot.announce(channel);
+    slot.announce(channel, asymmetric);
     let pushed = if closed.load(Relaxed) {
         Err(TrySendError::Closed(msg))
     } else {
@@ -87,11 +91,13 @@ pub(crate) fn announced_push<T, R>(
 pub(crate) fn pop_after_close<'a, T>(
     slots: impl IntoIterator<Item = &'a Slot>,
     channel: usize,
+    asymmetric: bool,
     repop: impl FnOnce() -> Option<T>,
 ) -> Result<T, TryRecvError> {
-    // Pairs with the fence in `Slot::announce`: a push that read the flag as unset is seen
-    // here, still announced or already cleared (and then landed, so the re-pop finds it).
-    fence(SeqCst);
+    // Pairs with the light half in `Slot::announce`: a push that read the flag as unset is
+    // seen here, still announced or already cleared (and then landed, so the re-pop finds
+    // it). A refused `membarrier` (see `barrier::heavy`) leaves only this fence.
+    let _ = barrier::heavy(asymmetric);
     let in_flight = slots
         .into_iter()
         .any(|slot| slot.channel.load(Acquire) == channel);
@@ -225,6 +231,7 @@ mod loom_model {
                             &model.slots[i],
                             CHANNEL,
                             &model.closed,
+                            false,
                             (),
                             |()| -> Result<(), TrySendError<()>> {
                                 model.queued.fetch_add(1, Release);
@@ -245,7 +252,9 @@ mod loom_model {
                     received += 1;
                     continue;
                 }
-                match pop_after_close(model.slots.iter(), CHANNEL, || model.pop().then_some(())) {
+                match pop_after_close(model.slots.iter(), CHANNEL, false, || {
+                    model.pop().then_some(())
+                }) {
                     Ok(()) => received += 1,
                     Err(TryRecvError::Empty) => thread::yield_now(),
                     Err(TryRecvError::Closed) => break,

@@ -15,6 +15,7 @@
 //! stats and events).
 #![forbid(unsafe_code)]
 
+pub mod barrier;
 mod builder;
 mod capacity;
 pub mod channel;

@@ -23,9 +23,12 @@
 //!   longer than FIFO order would make it. (tokio's own semaphore does hand freed permits to
 //!   waiters in order: the tokio backend keeps that.)
 //! - **Notifying only when someone waits**: senders publish a count of waiters not yet woken,
-//!   the receiver a waiting flag; after a push (pop) the other side's is read behind a `SeqCst` fence, and only
-//!   a waiting side is woken (notifying on every operation took 1.43x the time of doing it only when
-//!   someone waits, in an early crossbeam measurement).
+//!   the receiver a waiting flag; after a push (pop) the other side's is read behind a
+//!   barrier, and only a waiting side is woken (notifying on every operation took 1.43x the time
+//!   of doing it only when someone waits, in an early crossbeam measurement). The barrier is a
+//!   [`barrier::WaitFence`](crate::barrier): where `membarrier` works, a push or pop pays a
+//!   compiler fence and each wait the heavy half, until waits come so often (an async hand-off
+//!   on a tiny channel) that it turns to a `SeqCst` fence on both sides.
 //! - **Timeouts that give the message back**: the message never leaves the caller's hands until a
 //!   non-waiting push succeeds, so a timed-out send returns it — unlike racing flume's or
 //!   async-channel's own send future against a timer, which lost messages (and with flume,
@@ -36,8 +39,10 @@
 //!   and clears the slot; the receiver, finding the queue empty after `close`, fences and
 //!   reports `Closed` only if no slot names the channel and a re-pop finds nothing. So a send
 //!   that returned `Ok` is always drained before `Closed`, and nothing arrives after it. Cost
-//!   per send: one `SeqCst` fence and two stores to a line only that thread writes (no
-//!   read-modify-write); the scan runs only on an empty queue after `close`. `drop_oldest`
+//!   per send: the light half of an asymmetric barrier (a compiler fence where `membarrier`
+//!   works, else a `SeqCst` fence) and two stores to a line only that thread writes (no
+//!   read-modify-write); the scan, with the heavy half, runs only on an empty queue after
+//!   `close`. `drop_oldest`
 //!   keeps one announcement across its evictions and its push. A queue whose own close is
 //!   exact (async-channel: close and push claim the tail atomically) sets
 //!   [`TryQueue::EXACT_CLOSE`] and announces nothing. The adaptor keeps a clone of the queue's
@@ -59,13 +64,14 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
+use crate::barrier::{self, WaitFence};
 use crate::capacity::Capacity;
 use crate::channel::{
     BoundedChannel, DepthProbe, Forced, Occupancy, RawReceiver, RawSender, settle_recv, settle_send,
 };
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::in_flight;
-use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker, fence};
+use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker};
 use crate::policy::WaitStrategy;
 use crate::runtime::{WaitHistory, block_with, with_thread_waker};
 use crate::timer::with_deadline;
@@ -146,9 +152,11 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
             send_waits: WaitHistory::new(),
             receiver_wait: CachePadded::new(ReceiverWait {
                 waiting: AtomicBool::new(false),
+                fence: WaitFence::new(),
                 waker: AtomicWaker::default(),
                 history: WaitHistory::new(),
             }),
+            asymmetric: barrier::asymmetric(),
         });
         (
             NotifiedSender {
@@ -172,12 +180,16 @@ struct Signals<Q: TryQueue, T: Send + 'static> {
     /// Whether blocked senders' retries end their waits (written only by waits).
     send_waits: WaitHistory,
     receiver_wait: CachePadded<ReceiverWait>,
+    /// [`barrier::asymmetric`], read once: the halves of push announcements and close scans.
+    asymmetric: bool,
 }
 
 /// How the one receiver waits for a message.
 struct ReceiverWait {
     /// Set (after registering `waker`) while the receiver waits; senders wake it only then.
     waiting: AtomicBool,
+    /// Between every push and every registration of a receiver's wait.
+    fence: WaitFence,
     waker: AtomicWaker,
     /// Whether the receiver's retries end its waits.
     history: WaitHistory,
@@ -205,7 +217,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             push(msg)
         } else {
             in_flight::with_thread_slot(|slot| {
-                in_flight::announced_push(slot, self.id(), &self.closed, msg, push)
+                in_flight::announced_push(slot, self.id(), &self.closed, self.asymmetric, msg, push)
             })
         };
         match &pushed {
@@ -219,7 +231,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// After a successful push: wake a waiting receiver, if any.
     #[inline]
     fn pushed(&self) {
-        fence(SeqCst);
+        self.receiver_wait.fence.after_operation();
         // Acquire pairs with the receiver's Release store: its waker registration is visible.
         if self.receiver_wait.waiting.load(Acquire) {
             self.receiver_wait.waker.wake();
@@ -230,9 +242,9 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// be waiting for this announcement to end (it saw it in its scan); wake it.
     #[cold]
     fn refused(&self) {
-        // Pairs with the receiver's fence between setting `waiting` and its scan: either it
+        // Pairs with the receiver's barrier between setting `waiting` and its scan: either it
         // sees the cleared slot, or this sees it waiting.
-        fence(SeqCst);
+        self.receiver_wait.fence.after_operation();
         if self.closed.load(Relaxed) && self.receiver_wait.waiting.load(Acquire) {
             self.receiver_wait.waker.wake();
         }
@@ -299,9 +311,12 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             // check before it to land.
             if !Q::EXACT_CLOSE {
                 return in_flight::with_all_slots(|slots| {
-                    in_flight::pop_after_close(slots.iter().copied(), self.id(), || {
-                        Q::pop(&self.rx)
-                    })
+                    in_flight::pop_after_close(
+                        slots.iter().copied(),
+                        self.id(),
+                        self.asymmetric,
+                        || Q::pop(&self.rx),
+                    )
                 });
             }
         } else if self.senders.load(SeqCst) != 0 {
@@ -556,9 +571,9 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
             None => {
                 wait.waker.register(waker);
                 wait.waiting.store(true, Release);
-                // Pairs with the fence in `pushed`: either this pop sees the push, or the
+                // Pairs with the barrier in `pushed`: either this pop sees the push, or the
                 // sender sees `waiting` and wakes the waker registered above.
-                fence(SeqCst);
+                wait.fence.after_registration();
                 settle_recv(self.signals.pop())
             }
         };

@@ -21,12 +21,13 @@
 
 use std::collections::VecDeque;
 use std::sync::PoisonError;
-use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
 use std::task::Waker;
 
 use crossbeam_utils::CachePadded;
 
-use crate::loom::{AtomicU64, AtomicUsize, Mutex, MutexGuard, fence};
+use crate::barrier::WaitFence;
+use crate::loom::{AtomicU64, AtomicUsize, Mutex, MutexGuard};
 
 /// Senders waiting for a free slot.
 pub(crate) struct WaitingSenders {
@@ -35,6 +36,8 @@ pub(crate) struct WaitingSenders {
     unnotified: CachePadded<AtomicUsize>,
     /// The highest ticket woken so far.
     notified_upto: AtomicU64,
+    /// Between every pop and every registration (see [`WaitFence`]).
+    fence: WaitFence,
     queue: Mutex<Queue>,
 }
 
@@ -50,6 +53,7 @@ impl WaitingSenders {
         WaitingSenders {
             unnotified: CachePadded::new(AtomicUsize::new(0)),
             notified_upto: AtomicU64::new(0),
+            fence: WaitFence::new(),
             queue: Mutex::new(Queue {
                 last_ticket: 0,
                 waiters: VecDeque::new(),
@@ -64,8 +68,9 @@ impl WaitingSenders {
     }
 
     /// Registers a sender to be woken by the next pop. The sender must try its push once more
-    /// after this and before it sleeps: the fence here pairs with the one in [`Self::notify_one`],
-    /// so a pop made before registering is seen by that try, or the pop sees this waiter.
+    /// after this and before it sleeps: the barrier here pairs with the one in
+    /// [`Self::notify_one`], so a pop made before registering is seen by that try, or the pop
+    /// sees this waiter.
     pub(crate) fn register(&self, waker: &Waker) -> SendWait<'_> {
         // Cloned before locking: a waker's own code never runs under the lock.
         let queued = waker.clone();
@@ -75,7 +80,7 @@ impl WaitingSenders {
         queue.waiters.push_back((ticket, queued));
         self.unnotified.fetch_add(1, Relaxed);
         drop(queue);
-        fence(SeqCst);
+        self.fence.after_registration();
         SendWait {
             waiters: self,
             ticket,
@@ -87,7 +92,7 @@ impl WaitingSenders {
     /// After a pop freed a slot: wakes the longest-waiting sender not yet woken, if any.
     #[inline]
     pub(crate) fn notify_one(&self) {
-        fence(SeqCst);
+        self.fence.after_operation();
         if self.unnotified.load(Relaxed) > 0 {
             self.wake_front();
         }

@@ -9,56 +9,52 @@
 //! handle. A free empties the slot, runs the barrier, and waits until no record announces the
 //! entry before dropping it.
 //!
-//! The barrier is asymmetric where the kernel offers it (Linux `membarrier`,
-//! `MEMBARRIER_CMD_PRIVATE_EXPEDITED`): the call side needs only a compiler fence, and the free
-//! side's system call forces a full barrier on every thread of the process. Frees are rare;
-//! calls are every message. Without it, both sides use `fence(SeqCst)`. (The compiler fence
-//! plus `membarrier` pairing is outside Rust's formal memory model; it is the asymmetric fence
-//! of folly and liburcu.) Measured on FFI
+//! The barrier is [`boundflow::barrier`]'s asymmetric one where the kernel offers it (Linux
+//! `membarrier`): the call side needs only a compiler fence, and the free side's system call
+//! forces a full barrier on every thread of the process. Frees are rare; calls are every
+//! message. Without it, both sides use `fence(SeqCst)`. Measured on FFI
 //! `try_send`: the slot's read-write lock (two atomic read-modify-writes a call) cost more
 //! than the whole rest of the ABI layer.
 
-use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering, compiler_fence, fence};
+use std::sync::atomic::{AtomicBool, AtomicPtr, Ordering};
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
-/// Whether the asymmetric barrier is in use; decided once per table, before its first slot is
-/// read.
+use boundflow::barrier;
+
+/// Whether the asymmetric barrier is in use ([`boundflow::barrier`]); fixed per table before its
+/// first slot is read.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Barrier {
-    accelerated: bool,
+    asymmetric: bool,
 }
 
 impl Barrier {
-    /// Registers for `membarrier` where the kernel has it, else the symmetric fences.
+    /// `membarrier` where the kernel has it (registered once per process), else the symmetric
+    /// fences.
     pub(crate) fn init() -> Self {
         Barrier {
-            accelerated: membarrier::register(),
+            asymmetric: barrier::asymmetric(),
         }
     }
 
     /// The symmetric fences, whatever the kernel has (tests of that mode use it).
     pub(crate) fn symmetric() -> Self {
-        Barrier { accelerated: false }
+        Barrier { asymmetric: false }
     }
 
-    /// The call side: a compiler fence with `membarrier`, else a full fence.
+    /// The call side.
     #[inline(always)]
     fn light(self) {
-        if self.accelerated {
-            compiler_fence(Ordering::SeqCst);
-        } else {
-            fence(Ordering::SeqCst);
-        }
+        barrier::light(self.asymmetric);
     }
 
-    /// The free side: a full fence here, and with `membarrier` one on every running thread.
-    /// False if `membarrier` failed (a seccomp filter installed after registration, say):
-    /// then a call may still use the entry unseen, and the caller must not drop it.
+    /// The free side. False if `membarrier` failed (a seccomp filter installed after
+    /// registration, say): then a call may still use the entry unseen, and the caller must not
+    /// drop it.
     #[must_use]
     fn heavy(self) -> bool {
-        fence(Ordering::SeqCst);
-        !self.accelerated || membarrier::all_threads()
+        barrier::heavy(self.asymmetric)
     }
 }
 
@@ -205,48 +201,4 @@ pub(crate) unsafe fn retire<E>(barrier: Barrier, entry: *mut E) -> Option<Box<E>
     // SAFETY: the caller's promise, and no call announces it (a call that starts now finds
     // the slot empty or holding another entry, possibly at this same address once freed).
     Some(unsafe { Box::from_raw(entry) })
-}
-
-#[cfg(target_os = "linux")]
-mod membarrier {
-    //! `membarrier(2)`: constants from `linux/membarrier.h`.
-    const CMD_QUERY: libc::c_int = 0;
-    const CMD_SHARED: libc::c_int = 1;
-    const CMD_PRIVATE_EXPEDITED: libc::c_int = 1 << 3;
-    const CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
-
-    fn call(command: libc::c_int) -> libc::c_long {
-        // SAFETY: membarrier takes no pointers; an unknown command returns an error.
-        unsafe { libc::syscall(libc::SYS_membarrier, command, 0, 0) }
-    }
-
-    /// Whether this process may use `CMD_PRIVATE_EXPEDITED` from now on: supported,
-    /// registered, and a first call works (a seccomp filter would refuse it here).
-    pub(super) fn register() -> bool {
-        let supported = call(CMD_QUERY);
-        supported >= 0
-            && supported & libc::c_long::from(CMD_PRIVATE_EXPEDITED) != 0
-            && call(CMD_REGISTER_PRIVATE_EXPEDITED) == 0
-            && call(CMD_PRIVATE_EXPEDITED) == 0
-    }
-
-    /// A full barrier on every running thread of this process; false if the kernel refused
-    /// both ways to make one.
-    pub(super) fn all_threads() -> bool {
-        // Registered and tried once, so this fails only if something (a seccomp filter)
-        // forbade it since; `CMD_SHARED` (an RCU grace period, slower, absent on `nohz_full`
-        // kernels) is the other way.
-        call(CMD_PRIVATE_EXPEDITED) == 0 || call(CMD_SHARED) == 0
-    }
-}
-
-#[cfg(not(target_os = "linux"))]
-mod membarrier {
-    pub(super) fn register() -> bool {
-        false
-    }
-
-    pub(super) fn all_threads() -> bool {
-        false
-    }
 }
