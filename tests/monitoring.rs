@@ -58,6 +58,7 @@ every_backend!(
     send_waits_are_recorded_on_the_slow_path_only,
     depth_is_sampled_while_the_receiver_drains_after_the_senders_left,
     weak_senders_never_keep_a_channel_open,
+    a_weak_close_wakes_a_waiting_receiver,
 );
 
 /// Every event, in the order heard.
@@ -660,6 +661,49 @@ fn stats_and_events_serialize() {
     assert_eq!(json["kind"], "entered");
     assert_eq!(json["sequence"], 1);
     assert_eq!(json["depth"], 1);
+}
+
+/// A weak sender's `close` ends a receive already waiting on an empty channel, while a live
+/// sender sends nothing more: `Closed` after the drain, not a wait to the deadline. (tokio
+/// cannot close from the sending side and says so.)
+fn a_weak_close_wakes_a_waiting_receiver<B: BoundedChannel>(backend: B) {
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.weak_close", 4).unwrap();
+    tx.try_send(7).unwrap();
+    let receiver = thread::spawn(move || {
+        let first = rx.recv_blocking();
+        // Waits here (the channel is empty and a sender is alive) until the close. A receive
+        // that missed the close wakes only at its deadline (and then sees `Closed`): the test
+        // tells the two apart by which half of the wait it ended in.
+        let started = Instant::now();
+        let second = rx.recv_timeout_blocking(Duration::from_secs(30));
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "the waiting receive slept through the close to its deadline"
+        );
+        (first, second, rx)
+    });
+    // Give the receiver time to start waiting; the outcome must not depend on it.
+    thread::sleep(Duration::from_millis(50));
+    if !tx.downgrade().close() {
+        // The backend has no close from the sending side: drop the sender instead.
+        drop(tx);
+        let (first, second, _) = receiver.join().unwrap();
+        assert_eq!(first, Ok(7));
+        assert_eq!(second, Err(boundflow::RecvTimeoutError::Closed));
+        return;
+    }
+    let (first, second, rx) = receiver.join().unwrap();
+    assert_eq!(first, Ok(7));
+    assert_eq!(
+        second,
+        Err(boundflow::RecvTimeoutError::Closed),
+        "the waiting receive did not see the weak sender's close"
+    );
+    assert!(rx.is_closed());
+    assert!(matches!(
+        tx.try_send(8),
+        Err(boundflow::TrySendError::Closed(8))
+    ));
 }
 
 /// A weak sender upgrades while a sender exists, and never keeps the channel open.

@@ -43,9 +43,10 @@ pub fn light(asymmetric: bool) {
 }
 
 /// The slow side's half: a full fence, and when `asymmetric` a full barrier on every running
-/// thread of the process. `false` if the kernel refused that (only possible if something, a
-/// seccomp filter, forbade `membarrier` after it was registered and tried once): the pairing
-/// with [`light`] then does not hold.
+/// thread of the process. `false` if the kernel refused that, after `membarrier` was
+/// registered and tried once: a seccomp filter installed since (filters are per thread), or
+/// `ENOMEM` from the private barrier together with `EINVAL` from the global one (`nohz_full`
+/// kernels). The pairing with [`light`] then does not hold for this call.
 #[must_use]
 pub fn heavy(asymmetric: bool) -> bool {
     fence(SeqCst);
@@ -108,25 +109,35 @@ impl WaitFence {
     }
 
     /// After a wait's registration store, before it re-checks for the operation it waits on.
-    pub(crate) fn after_registration(&self) {
+    /// `false` if the heavy half failed (see [`heavy`]): the re-check may miss an operation
+    /// made just now, so the caller must not sleep on it without checking once more (it wakes
+    /// itself). The fence is symmetric from then on.
+    #[must_use]
+    pub(crate) fn after_registration(&self) -> bool {
         // Acquire: `SYMMETRIC` is stored after the switch's heavy barrier returned.
         if self.mode.load(Acquire) == SYMMETRIC {
             fence(SeqCst);
-            return;
+            return true;
         }
         if !heavy(true) {
-            // Operations that read the asymmetric mode may go unseen; from now on none do.
+            // From now on every operation fences. Ones that read the asymmetric mode a moment
+            // ago may still be unseen by this wait, and by waits that read `SYMMETRIC` in that
+            // moment: a window of a few instructions, which the caller's second check covers
+            // in practice but which no barrier closes.
             self.mode.store(SYMMETRIC, SeqCst);
-            return;
+            return false;
         }
         let waits = self.heavy_waits.fetch_add(1, Relaxed).wrapping_add(1);
         if waits % WINDOW == 0 {
+            // A wait preempted between its count and this clock read can measure a window
+            // short and turn the fence symmetric early: a cost (the old fences), never a fault.
             let now = since_epoch();
             let began = self.window_start.swap(now, Relaxed);
             if now.saturating_sub(began) < WINDOW_NANOS {
                 self.turn_symmetric();
             }
         }
+        true
     }
 
     fn turn_symmetric(&self) {
@@ -138,7 +149,8 @@ impl WaitFence {
             return;
         }
         // Every operation after this barrier sees `SWITCHING` and fences; every one before it
-        // has its store visible to the waits that follow.
+        // has its store visible to the waits that follow (if the barrier failed, see the same
+        // window in `after_registration`).
         let _ = heavy(true);
         self.mode.store(SYMMETRIC, Release);
     }
@@ -202,7 +214,7 @@ mod tests {
         }
         assert!(!fence.is_symmetric());
         for _ in 0..2 * WINDOW {
-            fence.after_registration();
+            assert!(fence.after_registration());
         }
         assert!(
             fence.is_symmetric(),
@@ -217,12 +229,13 @@ mod tests {
             return;
         }
         let fence = WaitFence::new();
-        for _ in 0..WINDOW {
-            fence.after_registration();
-            // At least the threshold's average apart (sleeps only ever run long).
+        for _ in 0..2 * WINDOW {
+            // At least the threshold's average apart, counted from the window's start (sleeps
+            // only ever run long).
             std::thread::sleep(std::time::Duration::from_nanos(
                 WINDOW_NANOS / u64::from(WINDOW),
             ));
+            assert!(fence.after_registration());
         }
         assert!(!fence.is_symmetric());
     }

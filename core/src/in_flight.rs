@@ -26,7 +26,7 @@ use std::sync::{Mutex, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
-use crate::barrier;
+use crate::barrier::WaitFence;
 use crate::error::{TryRecvError, TrySendError};
 use crate::loom::{AtomicBool, AtomicUsize};
 
@@ -49,11 +49,11 @@ impl Slot {
     /// Announces a push into `channel` (a non-zero id); the caller reads the closed flag after
     /// this returns.
     #[inline]
-    fn announce(&self, channel: usize, asymmetric: bool) {
+    fn announce(&self, channel: usize, fence: &WaitFence) {
         self.channel.store(channel, Relaxed);
-        // Pairs with the heavy half in `pop_after_close`: the push's closed-flag read comes
-        // after it. Close is rare, so the push's half is the light one.
-        barrier::light(asymmetric);
+        // Pairs with `pop_after_close`'s half: the push's closed-flag read comes after it.
+        // Close scans are rare, so the push's half is the light one.
+        fence.after_operation();
     }
 
     /// Ends the announcement once the push is done (or refused). Release: whoever reads the
@@ -71,11 +71,11 @@ pub(crate) fn announced_push<T, R>(
     slot: &Slot,
     channel: usize,
     closed: &AtomicBool,
-    asymmetric: bool,
+    fence: &WaitFence,
     msg: T,
     push: impl FnOnce(T) -> Result<R, TrySendError<T>>,
 ) -> Result<R, TrySendError<T>> {
-    slot.announce(channel, asymmetric);
+    slot.announce(channel, fence);
     let pushed = if closed.load(Relaxed) {
         Err(TrySendError::Closed(msg))
     } else {
@@ -91,13 +91,14 @@ pub(crate) fn announced_push<T, R>(
 pub(crate) fn pop_after_close<'a, T>(
     slots: impl IntoIterator<Item = &'a Slot>,
     channel: usize,
-    asymmetric: bool,
+    fence: &WaitFence,
     repop: impl FnOnce() -> Option<T>,
 ) -> Result<T, TryRecvError> {
-    // Pairs with the light half in `Slot::announce`: a push that read the flag as unset is
-    // seen here, still announced or already cleared (and then landed, so the re-pop finds
-    // it). A refused `membarrier` (see `barrier::heavy`) leaves only this fence.
-    let _ = barrier::heavy(asymmetric);
+    // Pairs with the half in `Slot::announce`: a push that read the flag as unset is seen
+    // here, still announced or already cleared (and then landed, so the re-pop finds it). Were
+    // `membarrier` refused, the scan goes on regardless (best effort: see `WaitFence`); the
+    // fence is symmetric from then on.
+    let _protected = fence.after_registration();
     let in_flight = slots
         .into_iter()
         .any(|slot| slot.channel.load(Acquire) == channel);
@@ -185,6 +186,7 @@ mod loom_model {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::{Slot, announced_push, pop_after_close};
+    use crate::barrier::WaitFence;
     use crate::error::{TryRecvError, TrySendError};
     use crate::loom::{AtomicBool, AtomicUsize};
     use loom::sync::Arc;
@@ -198,6 +200,7 @@ mod loom_model {
         queued: AtomicUsize,
         closed: AtomicBool,
         slots: [Slot; 2],
+        fence: WaitFence,
         accepted: AtomicUsize,
     }
 
@@ -221,6 +224,7 @@ mod loom_model {
                 queued: AtomicUsize::new(0),
                 closed: AtomicBool::new(false),
                 slots: [Slot::new(), Slot::new()],
+                fence: WaitFence::new(),
                 accepted: AtomicUsize::new(0),
             });
             let senders: Vec<_> = (0..2)
@@ -231,7 +235,7 @@ mod loom_model {
                             &model.slots[i],
                             CHANNEL,
                             &model.closed,
-                            false,
+                            &model.fence,
                             (),
                             |()| -> Result<(), TrySendError<()>> {
                                 model.queued.fetch_add(1, Release);
@@ -252,7 +256,7 @@ mod loom_model {
                     received += 1;
                     continue;
                 }
-                match pop_after_close(model.slots.iter(), CHANNEL, false, || {
+                match pop_after_close(model.slots.iter(), CHANNEL, &model.fence, || {
                     model.pop().then_some(())
                 }) {
                     Ok(()) => received += 1,

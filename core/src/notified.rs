@@ -35,19 +35,18 @@
 //!   sometimes delivered one reported as timed out).
 //! - **Close, exactly.** flume and crossbeam have no close: the adaptor keeps a closed flag and
 //!   makes it exact by announcing every push (the protocol is in `in_flight.rs`): the sending
-//!   thread writes the channel's id into its own padded slot, fences, reads the flag, pushes,
-//!   and clears the slot; the receiver, finding the queue empty after `close`, fences and
-//!   reports `Closed` only if no slot names the channel and a re-pop finds nothing. So a send
-//!   that returned `Ok` is always drained before `Closed`, and nothing arrives after it. Cost
-//!   per send: the light half of an asymmetric barrier (a compiler fence where `membarrier`
-//!   works, else a `SeqCst` fence) and two stores to a line only that thread writes (no
-//!   read-modify-write); the scan, with the heavy half, runs only on an empty queue after
-//!   `close`. `drop_oldest`
-//!   keeps one announcement across its evictions and its push. A queue whose own close is
-//!   exact (async-channel: close and push claim the tail atomically) sets
-//!   [`TryQueue::EXACT_CLOSE`] and announces nothing. The adaptor keeps a clone of the queue's
-//!   receiving end, so depth, eviction (`drop_oldest`) and counting stranded messages all work
-//!   from the sending side.
+//!   thread writes the channel's id into its own padded slot, runs a barrier's light half,
+//!   reads the flag, pushes, and clears the slot; the receiver, finding the queue empty after
+//!   `close` while senders remain, runs the heavy half and reports `Closed` only if no slot
+//!   names the channel and a re-pop finds nothing. So a send that returned `Ok` is always
+//!   drained before `Closed`, and nothing arrives after it. Cost per send: the light half (a
+//!   compiler fence where `membarrier` works, else a `SeqCst` fence) and two stores to a line
+//!   only that thread writes (no read-modify-write); the scan runs only on an empty queue
+//!   after `close`. `drop_oldest` keeps one announcement across its evictions and its push. A
+//!   queue whose own close is exact (async-channel: close and push claim the tail atomically)
+//!   sets [`TryQueue::EXACT_CLOSE`] and announces nothing. The adaptor keeps a clone of the
+//!   queue's receiving end, so depth, eviction (`drop_oldest`) and counting stranded messages
+//!   all work from the sending side.
 //! - **Retrying before parking** (blocking paths only): as the channel's
 //!   [`WaitStrategy`] says, through [`crate::runtime::block_with`] — by default crossbeam's
 //!   short backoff, which catches hand-offs of a microsecond or so without the two context
@@ -64,7 +63,7 @@ use std::time::Instant;
 
 use crossbeam_utils::CachePadded;
 
-use crate::barrier::{self, WaitFence};
+use crate::barrier::WaitFence;
 use crate::capacity::Capacity;
 use crate::channel::{
     BoundedChannel, DepthProbe, Forced, Occupancy, RawReceiver, RawSender, settle_recv, settle_send,
@@ -156,7 +155,7 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
                 waker: AtomicWaker::default(),
                 history: WaitHistory::new(),
             }),
-            asymmetric: barrier::asymmetric(),
+            announce_fence: WaitFence::new(),
         });
         (
             NotifiedSender {
@@ -180,8 +179,8 @@ struct Signals<Q: TryQueue, T: Send + 'static> {
     /// Whether blocked senders' retries end their waits (written only by waits).
     send_waits: WaitHistory,
     receiver_wait: CachePadded<ReceiverWait>,
-    /// [`barrier::asymmetric`], read once: the halves of push announcements and close scans.
-    asymmetric: bool,
+    /// Between push announcements and the close scan (rare: its heavy half is the scan's).
+    announce_fence: WaitFence,
 }
 
 /// How the one receiver waits for a message.
@@ -217,7 +216,14 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             push(msg)
         } else {
             in_flight::with_thread_slot(|slot| {
-                in_flight::announced_push(slot, self.id(), &self.closed, self.asymmetric, msg, push)
+                in_flight::announced_push(
+                    slot,
+                    self.id(),
+                    &self.closed,
+                    &self.announce_fence,
+                    msg,
+                    push,
+                )
             })
         };
         match &pushed {
@@ -307,14 +313,16 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// [`pop_empty`](Self::pop_empty) less the wake-up.
     fn pop_if_closed(&self) -> Result<T, TryRecvError> {
         if self.closed.load(Relaxed) {
-            // The receiver closed (on this thread): wait for pushes that passed the closed
-            // check before it to land.
-            if !Q::EXACT_CLOSE {
+            // Closed (by the receiver, or a weak sender's `close`): wait for pushes that passed
+            // the closed check before it to land. With no sender left none can be in flight
+            // (each cleared its announcement before its count went), so no scan, and no heavy
+            // barrier on every drop of a drained channel.
+            if !Q::EXACT_CLOSE && self.senders.load(Acquire) != 0 {
                 return in_flight::with_all_slots(|slots| {
                     in_flight::pop_after_close(
                         slots.iter().copied(),
                         self.id(),
-                        self.asymmetric,
+                        &self.announce_fence,
                         || Q::pop(&self.rx),
                     )
                 });
@@ -336,6 +344,9 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         }
         self.closed.store(true, SeqCst);
         self.waiting_senders.notify_all();
+        // A receiver waiting on an empty queue sees `Closed` now (the close may come from a
+        // weak sender, with live senders that send nothing more).
+        self.receiver_wait.waker.wake();
     }
 }
 
@@ -572,8 +583,11 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
                 wait.waker.register(waker);
                 wait.waiting.store(true, Release);
                 // Pairs with the barrier in `pushed`: either this pop sees the push, or the
-                // sender sees `waiting` and wakes the waker registered above.
-                wait.fence.after_registration();
+                // sender sees `waiting` and wakes the waker registered above. Unprotected (a
+                // refused `membarrier`): wake ourselves, so the wait checks once more.
+                if !wait.fence.after_registration() {
+                    waker.wake_by_ref();
+                }
                 settle_recv(self.signals.pop())
             }
         };

@@ -80,12 +80,13 @@ impl WaitingSenders {
         queue.waiters.push_back((ticket, queued));
         self.unnotified.fetch_add(1, Relaxed);
         drop(queue);
-        self.fence.after_registration();
+        let protected = self.fence.after_registration();
         SendWait {
             waiters: self,
             ticket,
             waker: waker.clone(),
             observed: false,
+            unprotected: !protected,
         }
     }
 
@@ -132,6 +133,9 @@ pub(crate) struct SendWait<'a> {
     waker: Waker,
     /// Whether the sender saw that it was woken (so the wake-up is used).
     observed: bool,
+    /// The registration's barrier failed (a refused `membarrier`): the sender's re-check may
+    /// have missed a pop, so the wait counts as woken and the sender checks again.
+    unprotected: bool,
 }
 
 impl SendWait<'_> {
@@ -140,7 +144,7 @@ impl SendWait<'_> {
         if !self.observed && self.waiters.notified_upto.load(Acquire) >= self.ticket {
             self.observed = true;
         }
-        self.observed
+        self.observed || self.unprotected
     }
 
     /// Makes `waker` the one to wake, if it is not the one registered (a task polled again from
