@@ -140,7 +140,7 @@ impl WaitFence {
         true
     }
 
-    fn turn_symmetric(&self) {
+    pub(crate) fn turn_symmetric(&self) {
         if self
             .mode
             .compare_exchange(ASYMMETRIC, SWITCHING, AcqRel, Relaxed)

@@ -703,3 +703,94 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
         Q::len(&self.signals.rx)
     }
 }
+
+#[cfg(all(test, not(boundflow_loom)))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use std::collections::VecDeque;
+    use std::sync::{Arc, Mutex, PoisonError};
+    use std::thread;
+
+    use super::{Notified, TryQueue};
+    use crate::channel::{BoundedChannel, RawReceiver, RawSender};
+    use crate::error::TrySendError;
+    use crate::policy::WaitStrategy;
+    use crate::{Capacity, barrier};
+
+    /// A locked `VecDeque` of one capacity: the smallest honest `TryQueue`.
+    #[derive(Clone, Copy, Debug, Default)]
+    struct Locked;
+
+    #[derive(Debug)]
+    struct Queue<T> {
+        items: Mutex<VecDeque<T>>,
+        capacity: usize,
+    }
+
+    impl TryQueue for Locked {
+        type Tx<T: Send + 'static> = Arc<Queue<T>>;
+        type Rx<T: Send + 'static> = Arc<Queue<T>>;
+        const NAME: &'static str = "locked";
+
+        fn bounded<T: Send + 'static>(capacity: usize) -> (Arc<Queue<T>>, Arc<Queue<T>>) {
+            let queue = Arc::new(Queue {
+                items: Mutex::new(VecDeque::with_capacity(capacity)),
+                capacity,
+            });
+            (Arc::clone(&queue), queue)
+        }
+
+        fn push<T: Send + 'static>(tx: &Arc<Queue<T>>, msg: T) -> Result<(), TrySendError<T>> {
+            let mut items = tx.items.lock().unwrap_or_else(PoisonError::into_inner);
+            if items.len() == tx.capacity {
+                return Err(TrySendError::Full(msg));
+            }
+            items.push_back(msg);
+            Ok(())
+        }
+
+        fn pop<T: Send + 'static>(rx: &Arc<Queue<T>>) -> Option<T> {
+            rx.items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .pop_front()
+        }
+
+        fn len<T: Send + 'static>(rx: &Arc<Queue<T>>) -> usize {
+            rx.items
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .len()
+        }
+    }
+
+    /// Both fences turn symmetric in the middle of traffic that waits on both sides (capacity
+    /// 1, parking at once): every message arrives once and in order, nothing hangs, and both
+    /// fences end symmetric. Without `membarrier` they are symmetric throughout and this is a
+    /// plain hand-off test.
+    #[test]
+    fn fences_turning_symmetric_mid_traffic_lose_no_wake_up() {
+        const MESSAGES: u64 = 20_000;
+        let (tx, mut rx) = Notified(Locked).bounded::<u64>(Capacity::new(1).expect("capacity 1"));
+        let signals = Arc::clone(&rx.signals);
+        let asymmetric_at_start = !signals.receiver_wait.fence.is_symmetric();
+        assert_eq!(asymmetric_at_start, barrier::asymmetric());
+        let producer = thread::spawn(move || {
+            for i in 0..MESSAGES {
+                tx.send_blocking_until(i, None, WaitStrategy::Park).unwrap();
+            }
+        });
+        for expected in 0..MESSAGES {
+            if expected == MESSAGES / 2 {
+                signals.receiver_wait.fence.turn_symmetric();
+                signals.waiting_senders.turn_fence_symmetric();
+            }
+            let got = rx.recv_blocking_until(None, WaitStrategy::Park).unwrap();
+            assert_eq!(got, expected);
+        }
+        producer.join().unwrap();
+        assert!(signals.receiver_wait.fence.is_symmetric());
+        assert!(signals.waiting_senders.fence_is_symmetric());
+    }
+}

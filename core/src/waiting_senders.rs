@@ -99,6 +99,18 @@ impl WaitingSenders {
         }
     }
 
+    /// Turns the fence symmetric now (tests of the switch under traffic).
+    #[cfg(all(test, not(boundflow_loom)))]
+    pub(crate) fn turn_fence_symmetric(&self) {
+        self.fence.turn_symmetric();
+    }
+
+    /// Whether the fence is symmetric (tests).
+    #[cfg(all(test, not(boundflow_loom)))]
+    pub(crate) fn fence_is_symmetric(&self) -> bool {
+        self.fence.is_symmetric()
+    }
+
     /// Wakes every registered sender (the channel closed).
     pub(crate) fn notify_all(&self) {
         // Whoever registers after this lock sees the channel closed on its re-check (the caller
