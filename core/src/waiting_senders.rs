@@ -31,10 +31,13 @@ use crate::loom::{AtomicU64, AtomicUsize, Mutex, MutexGuard};
 
 /// Senders waiting for a free slot.
 pub(crate) struct WaitingSenders {
-    /// What every pop reads (without the lock).
-    pop_side: CachePadded<PopSide>,
+    /// Registered waiters not yet woken. Read without the lock after every pop; written only
+    /// under the lock.
+    unnotified: CachePadded<AtomicUsize>,
     /// The highest ticket woken so far.
     notified_upto: AtomicU64,
+    /// Between every pop and every registration (see [`WaitFence`]).
+    fence: WaitFence,
     queue: Mutex<Queue>,
 }
 
@@ -45,22 +48,12 @@ struct Queue {
     waiters: VecDeque<(u64, Waker)>,
 }
 
-/// What every pop reads, on one cache line: the count of waiters not yet woken and the
-/// barrier's mode before it (see [`WaitFence`]).
-struct PopSide {
-    /// Registered waiters not yet woken; written only under the lock.
-    count: AtomicUsize,
-    fence: WaitFence,
-}
-
 impl WaitingSenders {
     pub(crate) fn new() -> Self {
         WaitingSenders {
-            pop_side: CachePadded::new(PopSide {
-                count: AtomicUsize::new(0),
-                fence: WaitFence::new(),
-            }),
+            unnotified: CachePadded::new(AtomicUsize::new(0)),
             notified_upto: AtomicU64::new(0),
+            fence: WaitFence::new(),
             queue: Mutex::new(Queue {
                 last_ticket: 0,
                 waiters: VecDeque::new(),
@@ -85,9 +78,9 @@ impl WaitingSenders {
         queue.last_ticket += 1;
         let ticket = queue.last_ticket;
         queue.waiters.push_back((ticket, queued));
-        self.pop_side.count.fetch_add(1, Relaxed);
+        self.unnotified.fetch_add(1, Relaxed);
         drop(queue);
-        let protected = self.pop_side.fence.after_registration();
+        let protected = self.fence.after_registration();
         SendWait {
             waiters: self,
             ticket,
@@ -100,8 +93,8 @@ impl WaitingSenders {
     /// After a pop freed a slot: wakes the longest-waiting sender not yet woken, if any.
     #[inline]
     pub(crate) fn notify_one(&self) {
-        self.pop_side.fence.after_operation();
-        if self.pop_side.count.load(Relaxed) > 0 {
+        self.fence.after_operation();
+        if self.unnotified.load(Relaxed) > 0 {
             self.wake_front();
         }
     }
@@ -109,13 +102,13 @@ impl WaitingSenders {
     /// Turns the fence symmetric now (tests of the switch under traffic).
     #[cfg(all(test, not(boundflow_loom)))]
     pub(crate) fn turn_fence_symmetric(&self) {
-        self.pop_side.fence.turn_symmetric();
+        self.fence.turn_symmetric();
     }
 
     /// Whether the fence is symmetric (tests).
     #[cfg(all(test, not(boundflow_loom)))]
     pub(crate) fn fence_is_symmetric(&self) -> bool {
-        self.pop_side.fence.is_symmetric()
+        self.fence.is_symmetric()
     }
 
     /// Wakes every registered sender (the channel closed).
@@ -133,7 +126,7 @@ impl WaitingSenders {
         let front = queue.waiters.pop_front();
         if let Some((ticket, _)) = &front {
             self.notified_upto.store(*ticket, Release);
-            self.pop_side.count.fetch_sub(1, Relaxed);
+            self.unnotified.fetch_sub(1, Relaxed);
         }
         drop(queue);
         // Woken outside the lock: a waker may run code that registers again.
@@ -198,7 +191,7 @@ impl Drop for SendWait<'_> {
         let mut queue = self.waiters.lock();
         if let Some(at) = queue.waiters.iter().position(|(t, _)| *t == self.ticket) {
             let removed = queue.waiters.remove(at);
-            self.waiters.pop_side.count.fetch_sub(1, Relaxed);
+            self.waiters.unnotified.fetch_sub(1, Relaxed);
             drop(queue);
             drop(removed); // its waker is dropped unlocked
             return;
@@ -287,7 +280,7 @@ mod loom_model {
             assert!(second_woken.0.load(SeqCst), "the wake-up was lost");
             assert!(second.is_notified());
             drop(second);
-            assert_eq!(waiters.pop_side.count.load(SeqCst), 0);
+            assert_eq!(waiters.unnotified.load(SeqCst), 0);
             assert!(waiters.lock().waiters.is_empty());
         });
     }
