@@ -66,8 +66,9 @@ const WINDOW: u32 = 64;
 /// (and an interrupt on each CPU running the process), so this caps what heavy waits burn at
 /// about 1% of a core. Measured: at one wait per 5 µs, producers blocked on a consumer taking a
 /// message every 50 µs burned +0.07 cores more than raw flume and async-channel; at this
-/// threshold +0.02, with crossbeam's blocking cells unchanged (0.9–1.2x raw, from 0.3–0.4x
-/// with fences on every push and pop).
+/// threshold +0.01 to +0.02, and crossbeam's blocking cells kept their gain (medians of
+/// 0.56–1.30x raw over five runs, from 0.29–0.39x with fences on every push and pop;
+/// `benches/README.md`).
 const WINDOW_NANOS: u64 = WINDOW as u64 * 200_000;
 
 /// The barrier between one side's every operation (a push, a pop) and the other side's
