@@ -12,7 +12,9 @@
 use std::sync::atomic::{AtomicPtr, Ordering};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::hazard::{self, Barrier};
+use boundflow::barrier;
+
+use crate::hazard;
 use crate::status::{BOUNDFLOW_INTERNAL, BOUNDFLOW_INVALID_HANDLE, Failure};
 
 /// Handles alive at once, at most.
@@ -27,8 +29,9 @@ struct Live<T> {
 struct Slots<T> {
     /// Each slot's live entry (from `Box::into_raw`), or null.
     entries: Box<[AtomicPtr<Live<T>>]>,
-    /// Chosen before any slot is read, so every call and free agree on it.
-    barrier: Barrier,
+    /// Whether calls and frees pair [`barrier::light`] with `membarrier` (else full fences on
+    /// both sides); chosen before any slot is read, so every call and free agree on it.
+    asymmetric: bool,
 }
 
 /// A table of `T`s addressed by generation-checked handles.
@@ -76,11 +79,7 @@ impl<T> Table<T> {
             entries: (0..SLOTS)
                 .map(|_| AtomicPtr::new(std::ptr::null_mut()))
                 .collect(),
-            barrier: if self.symmetric_only {
-                Barrier::symmetric()
-            } else {
-                Barrier::init()
-            },
+            asymmetric: !self.symmetric_only && barrier::asymmetric(),
         })
     }
 
@@ -142,7 +141,7 @@ impl<T> Table<T> {
         let (index, generation) = decode(handle)?;
         let slots = self.slots();
         let slot = slots.entries.get(index).ok_or_else(invalid)?;
-        hazard::protect(slots.barrier, slot, |live| match live {
+        hazard::protect(slots.asymmetric, slot, |live| match live {
             Some(live) if live.generation == generation => f(&live.value),
             _ => Err(invalid()),
         })
@@ -173,7 +172,7 @@ impl<T> Table<T> {
             live
         };
         // SAFETY: from `Box::into_raw` in `insert`, and no slot holds it any more.
-        match unsafe { hazard::retire(slots.barrier, taken) } {
+        match unsafe { hazard::retire(slots.asymmetric, taken) } {
             Some(live) => Ok(live.value),
             None => Err(Failure::new(
                 BOUNDFLOW_INTERNAL,

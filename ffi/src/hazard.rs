@@ -22,42 +22,6 @@ use std::time::Duration;
 
 use boundflow::barrier;
 
-/// Whether the asymmetric barrier is in use ([`boundflow::barrier`]); fixed per table before its
-/// first slot is read.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Barrier {
-    asymmetric: bool,
-}
-
-impl Barrier {
-    /// `membarrier` where the kernel has it (registered once per process), else the symmetric
-    /// fences.
-    pub(crate) fn init() -> Self {
-        Barrier {
-            asymmetric: barrier::asymmetric(),
-        }
-    }
-
-    /// The symmetric fences, whatever the kernel has (tests of that mode use it).
-    pub(crate) fn symmetric() -> Self {
-        Barrier { asymmetric: false }
-    }
-
-    /// The call side.
-    #[inline(always)]
-    fn light(self) {
-        barrier::light(self.asymmetric);
-    }
-
-    /// The free side. False if `membarrier` failed (a seccomp filter installed after
-    /// registration, say): then a call may still use the entry unseen, and the caller must not
-    /// drop it.
-    #[must_use]
-    fn heavy(self) -> bool {
-        barrier::heavy(self.asymmetric)
-    }
-}
-
 /// One thread's announcement: the entry its call in progress uses, or null.
 // Aligned to its own cache lines: every call writes its record, frees read them all.
 #[repr(align(128))]
@@ -124,19 +88,19 @@ impl Drop for Announced {
 /// Runs `f` on the entry `source` holds (`None` if it is empty), kept alive for the call.
 #[inline]
 pub(crate) fn protect<E, R>(
-    barrier: Barrier,
+    asymmetric: bool,
     source: &AtomicPtr<E>,
     f: impl FnOnce(Option<&E>) -> R,
 ) -> R {
     match MINE.try_with(|claim| claim.0) {
         Ok(record) if record.announced.load(Ordering::Relaxed).is_null() => {
-            protect_with(record, barrier, source, f)
+            protect_with(record, asymmetric, source, f)
         }
         // A nested call, or a call from a thread whose records are already gone (a
         // thread-local destructor): a record of its own for this call.
         _ => {
             let claim = Claim::new();
-            protect_with(claim.0, barrier, source, f)
+            protect_with(claim.0, asymmetric, source, f)
         }
     }
 }
@@ -144,7 +108,7 @@ pub(crate) fn protect<E, R>(
 #[inline(always)]
 fn protect_with<E, R>(
     record: &'static Record,
-    barrier: Barrier,
+    asymmetric: bool,
     source: &AtomicPtr<E>,
     f: impl FnOnce(Option<&E>) -> R,
 ) -> R {
@@ -157,7 +121,7 @@ fn protect_with<E, R>(
         // of the clear before it must still see this thread's earlier calls end before it.
         record.announced.store(entry.cast(), Ordering::Release);
         let _announced = Announced(record);
-        barrier.light();
+        barrier::light(asymmetric);
         let again = source.load(Ordering::Acquire);
         if again == entry {
             // SAFETY: `again` came from `Box::into_raw` and the slot held it after the
@@ -176,8 +140,8 @@ fn protect_with<E, R>(
 ///
 /// # Safety
 /// `entry` came from `Box::into_raw` and no slot holds it any more.
-pub(crate) unsafe fn retire<E>(barrier: Barrier, entry: *mut E) -> Option<Box<E>> {
-    if !barrier.heavy() {
+pub(crate) unsafe fn retire<E>(asymmetric: bool, entry: *mut E) -> Option<Box<E>> {
+    if !barrier::heavy(asymmetric) {
         return None;
     }
     let records: Vec<&'static Record> = RECORDS
