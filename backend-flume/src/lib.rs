@@ -46,10 +46,7 @@ impl TryQueue for FlumeQueue {
 
     #[inline]
     fn push<T: Send + 'static>(tx: &flume::Sender<T>, msg: T) -> Result<(), TrySendError<T>> {
-        tx.try_send(msg).map_err(|err| match err {
-            flume::TrySendError::Full(msg) => TrySendError::Full(msg),
-            flume::TrySendError::Disconnected(msg) => TrySendError::Closed(msg),
-        })
+        tx.try_send(msg).map_err(refused)
     }
 
     #[inline]
@@ -59,5 +56,16 @@ impl TryQueue for FlumeQueue {
 
     fn len<T: Send + 'static>(rx: &flume::Receiver<T>) -> usize {
         rx.len()
+    }
+}
+
+/// flume's refusal as boundflow's. Out of line: inlined, LLVM turned the two matches into
+/// arithmetic on the result's tag that ran on every push (callgrind, `benches/callgrind.py`).
+#[cold]
+#[inline(never)]
+fn refused<T>(err: flume::TrySendError<T>) -> TrySendError<T> {
+    match err {
+        flume::TrySendError::Full(msg) => TrySendError::Full(msg),
+        flume::TrySendError::Disconnected(msg) => TrySendError::Closed(msg),
     }
 }

@@ -28,7 +28,7 @@ use crossbeam_utils::CachePadded;
 
 use crate::barrier::WaitFence;
 use crate::error::{TryRecvError, TrySendError};
-use crate::loom::{AtomicBool, AtomicUsize};
+use crate::loom::AtomicUsize;
 
 /// One thread's announcement: the id of the channel it is pushing into, or 0.
 #[derive(Debug)]
@@ -47,13 +47,10 @@ impl Slot {
     }
 
     /// Announces a push into `channel` (a non-zero id); the caller reads the closed flag after
-    /// this returns.
+    /// this, behind the flag's operation half.
     #[inline]
-    fn announce(&self, channel: usize, fence: &WaitFence) {
+    fn announce(&self, channel: usize) {
         self.channel.store(channel, Relaxed);
-        // Pairs with `pop_after_close`'s half: the push's closed-flag read comes after it.
-        // Close scans are rare, so the push's half is the light one.
-        fence.after_operation();
     }
 
     /// Ends the announcement once the push is done (or refused). Release: whoever reads the
@@ -65,18 +62,20 @@ impl Slot {
 }
 
 /// The sending side: announces a push into `channel` in this thread's `slot`, then pushes
-/// `msg` unless `closed` is set (the flag the receiver's `close` sets first).
+/// `msg` unless `closed` is set (the flag the receiver's `close` sets first; any non-zero
+/// state means closed).
 #[inline]
 pub(crate) fn announced_push<T, R>(
     slot: &Slot,
     channel: usize,
-    closed: &AtomicBool,
-    fence: &WaitFence,
+    closed: &WaitFence,
     msg: T,
     push: impl FnOnce(T) -> Result<R, TrySendError<T>>,
 ) -> Result<R, TrySendError<T>> {
-    slot.announce(channel, fence);
-    let pushed = if closed.load(Relaxed) {
+    slot.announce(channel);
+    // Pairs with `pop_after_close`'s half: the flag's read comes after the announcement.
+    // Close scans are rare, so the push's half is the light one.
+    let pushed = if closed.after_operation() != 0 {
         Err(TrySendError::Closed(msg))
     } else {
         push(msg)
@@ -85,20 +84,20 @@ pub(crate) fn announced_push<T, R>(
     pushed
 }
 
-/// The receiving side, once it has set the closed flag and found the queue empty: `Empty`
-/// while any of `slots` still announces a push into `channel` (it lands soon and wakes the
-/// receiver), else what a re-pop finds, `Closed` if nothing.
+/// The receiving side, once the closed flag is set in `closed` and the queue found empty:
+/// `Empty` while any of `slots` still announces a push into `channel` (it lands soon and wakes
+/// the receiver), else what a re-pop finds, `Closed` if nothing.
 pub(crate) fn pop_after_close<'a, T>(
     slots: impl IntoIterator<Item = &'a Slot>,
     channel: usize,
-    fence: &WaitFence,
+    closed: &WaitFence,
     repop: impl FnOnce() -> Option<T>,
 ) -> Result<T, TryRecvError> {
     // Pairs with the half in `Slot::announce`: a push that read the flag as unset is seen
     // here, still announced or already cleared (and then landed, so the re-pop finds it). Were
     // `membarrier` refused, the scan goes on regardless (best effort: see `WaitFence`); the
     // fence is symmetric from then on.
-    let _protected = fence.after_registration();
+    let _protected = closed.after_registration();
     let in_flight = slots
         .into_iter()
         .any(|slot| slot.channel.load(Acquire) == channel);
@@ -180,7 +179,8 @@ pub(crate) fn with_all_slots<R>(f: impl FnOnce(&[&'static Slot]) -> R) -> R {
 /// CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test -p boundflow-core --release
 /// --lib loom`: two senders push (announced) while the receiver closes and drains until
 /// `Closed`. Every push that returned `Ok` is drained before `Closed`, nothing is left after
-/// it. Removing the fence from `Slot::announce` or from `pop_after_close` makes it fail.
+/// it. Removing the full fence from `WaitFence::after_operation` (the models run symmetric) or
+/// from `pop_after_close` makes it fail.
 #[cfg(all(test, boundflow_loom))]
 mod loom_model {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -188,7 +188,7 @@ mod loom_model {
     use super::{Slot, announced_push, pop_after_close};
     use crate::barrier::WaitFence;
     use crate::error::{TryRecvError, TrySendError};
-    use crate::loom::{AtomicBool, AtomicUsize};
+    use crate::loom::AtomicUsize;
     use loom::sync::Arc;
     use loom::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
     use loom::thread;
@@ -198,9 +198,8 @@ mod loom_model {
     /// A queue reduced to its length (the messages are alike).
     struct Model {
         queued: AtomicUsize,
-        closed: AtomicBool,
+        closed: WaitFence,
         slots: [Slot; 2],
-        fence: WaitFence,
         accepted: AtomicUsize,
     }
 
@@ -222,9 +221,8 @@ mod loom_model {
         loom::model(|| {
             let model = Arc::new(Model {
                 queued: AtomicUsize::new(0),
-                closed: AtomicBool::new(false),
+                closed: WaitFence::new(),
                 slots: [Slot::new(), Slot::new()],
-                fence: WaitFence::new(),
                 accepted: AtomicUsize::new(0),
             });
             let senders: Vec<_> = (0..2)
@@ -235,7 +233,6 @@ mod loom_model {
                             &model.slots[i],
                             CHANNEL,
                             &model.closed,
-                            &model.fence,
                             (),
                             |()| -> Result<(), TrySendError<()>> {
                                 model.queued.fetch_add(1, Release);
@@ -249,14 +246,14 @@ mod loom_model {
                 })
                 .collect();
             // The receiver: close, then drain until `Closed`.
-            model.closed.store(true, SeqCst);
+            model.closed.set(1, SeqCst);
             let mut received = 0;
             loop {
                 if model.pop() {
                     received += 1;
                     continue;
                 }
-                match pop_after_close(model.slots.iter(), CHANNEL, &model.fence, || {
+                match pop_after_close(model.slots.iter(), CHANNEL, &model.closed, || {
                     model.pop().then_some(())
                 }) {
                     Ok(()) => received += 1,

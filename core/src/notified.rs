@@ -70,7 +70,7 @@ use crate::channel::{
 };
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::in_flight;
-use crate::loom::{AtomicBool, AtomicUsize, AtomicWaker};
+use crate::loom::{AtomicUsize, AtomicWaker};
 use crate::policy::WaitStrategy;
 use crate::runtime::{WaitHistory, block_with, with_thread_waker};
 use crate::timer::with_deadline;
@@ -145,17 +145,15 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
         let (tx, rx) = Q::bounded::<T>(capacity.get());
         let signals = Arc::new(Signals {
             rx,
-            closed: AtomicBool::new(false),
+            closed: WaitFence::new(),
             senders: AtomicUsize::new(1),
             waiting_senders: WaitingSenders::new(),
             send_waits: WaitHistory::new(),
             receiver_wait: CachePadded::new(ReceiverWait {
-                waiting: AtomicBool::new(false),
-                fence: WaitFence::new(),
+                waiting: WaitFence::new(),
                 waker: AtomicWaker::default(),
                 history: WaitHistory::new(),
             }),
-            announce_fence: WaitFence::new(),
         });
         (
             NotifiedSender {
@@ -171,24 +169,29 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
 struct Signals<Q: TryQueue, T: Send + 'static> {
     /// A clone of the queue's receiving end, for receiving, depth, eviction and final counting.
     rx: Q::Rx<T>,
-    /// Set by the receiver's `close` (or drop); checked before every push.
-    closed: AtomicBool,
+    /// [`CLOSED`] once the receiver's `close` (or drop, or a weak sender's `close`) ran; read
+    /// after every push's announcement, behind the barrier it shares with the close scan
+    /// (rare: the heavy half is the scan's).
+    closed: WaitFence,
     /// Live senders; the last one to go wakes the receiver so it can see `Closed`.
     senders: AtomicUsize,
     waiting_senders: WaitingSenders,
     /// Whether blocked senders' retries end their waits (written only by waits).
     send_waits: WaitHistory,
     receiver_wait: CachePadded<ReceiverWait>,
-    /// Between push announcements and the close scan (rare: its heavy half is the scan's).
-    announce_fence: WaitFence,
 }
+
+/// The state of [`Signals::closed`] once closed.
+const CLOSED: usize = 1;
+/// The state of [`ReceiverWait::waiting`] while the receiver waits.
+const WAITING: usize = 1;
 
 /// How the one receiver waits for a message.
 struct ReceiverWait {
-    /// Set (after registering `waker`) while the receiver waits; senders wake it only then.
-    waiting: AtomicBool,
-    /// Between every push and every registration of a receiver's wait.
-    fence: WaitFence,
+    /// [`WAITING`] (set after registering `waker`) while the receiver waits; every push reads
+    /// it, behind the barrier it shares with the receiver's registrations, and wakes the
+    /// receiver only then.
+    waiting: WaitFence,
     waker: AtomicWaker,
     /// Whether the receiver's retries end its waits.
     history: WaitHistory,
@@ -216,14 +219,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             push(msg)
         } else {
             in_flight::with_thread_slot(|slot| {
-                in_flight::announced_push(
-                    slot,
-                    self.id(),
-                    &self.closed,
-                    &self.announce_fence,
-                    msg,
-                    push,
-                )
+                in_flight::announced_push(slot, self.id(), &self.closed, msg, push)
             })
         };
         match &pushed {
@@ -237,9 +233,8 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// After a successful push: wake a waiting receiver, if any.
     #[inline]
     fn pushed(&self) {
-        self.receiver_wait.fence.after_operation();
-        // Acquire pairs with the receiver's Release store: its waker registration is visible.
-        if self.receiver_wait.waiting.load(Acquire) {
+        // Acquire (in the read) pairs with the receiver's Release: its waker is registered.
+        if self.receiver_wait.waiting.after_operation() != 0 {
             self.receiver_wait.waker.wake();
         }
     }
@@ -250,8 +245,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     fn refused(&self) {
         // Pairs with the receiver's barrier between setting `waiting` and its scan: either it
         // sees the cleared slot, or this sees it waiting.
-        self.receiver_wait.fence.after_operation();
-        if self.closed.load(Relaxed) && self.receiver_wait.waiting.load(Acquire) {
+        if self.receiver_wait.waiting.after_operation() != 0 && self.closed.state(Relaxed) != 0 {
             self.receiver_wait.waker.wake();
         }
     }
@@ -312,7 +306,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
 
     /// [`pop_empty`](Self::pop_empty) less the wake-up.
     fn pop_if_closed(&self) -> Result<T, TryRecvError> {
-        if self.closed.load(Relaxed) {
+        if self.closed.state(Relaxed) != 0 {
             // Closed (by the receiver, or a weak sender's `close`): wait for pushes that passed
             // the closed check before it to land. With no sender left none can be in flight
             // (each cleared its announcement before its count went), so no scan, and no heavy
@@ -322,7 +316,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
                     in_flight::pop_after_close(
                         slots.iter().copied(),
                         self.id(),
-                        &self.announce_fence,
+                        &self.closed,
                         || Q::pop(&self.rx),
                     )
                 });
@@ -335,14 +329,14 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     }
 
     fn is_closed(&self) -> bool {
-        self.closed.load(SeqCst) || self.senders.load(SeqCst) == 0
+        self.closed.state(SeqCst) != 0 || self.senders.load(SeqCst) == 0
     }
 
     fn close(&self) {
         if Q::EXACT_CLOSE {
             Q::close(&self.rx);
         }
-        self.closed.store(true, SeqCst);
+        self.closed.set(CLOSED, SeqCst);
         self.waiting_senders.notify_all();
         // A receiver waiting on an empty queue sees `Closed` now (the close may come from a
         // weak sender, with live senders that send nothing more).
@@ -553,7 +547,7 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
     }
 
     fn is_closed(&self) -> bool {
-        self.signals.closed.load(Acquire)
+        self.signals.closed.state(Acquire) != 0
     }
 
     fn depth_probe(&self) -> DepthProbe {
@@ -581,11 +575,11 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
             Some(result) => Some(result),
             None => {
                 wait.waker.register(waker);
-                wait.waiting.store(true, Release);
+                wait.waiting.set(WAITING, Release);
                 // Pairs with the barrier in `pushed`: either this pop sees the push, or the
                 // sender sees `waiting` and wakes the waker registered above. Unprotected (a
                 // refused `membarrier`): wake ourselves, so the wait checks once more.
-                if !wait.fence.after_registration() {
+                if !wait.waiting.after_registration() {
                     waker.wake_by_ref();
                 }
                 settle_recv(self.signals.pop())
@@ -620,15 +614,15 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
 
 /// Ends a receiver's wait: senders stop waking it.
 #[inline]
-fn stop_waiting(waiting: &AtomicBool) {
-    // Only write when set: the flag shares a cache line that every push reads.
-    if waiting.load(Relaxed) {
-        waiting.store(false, Relaxed);
+fn stop_waiting(waiting: &WaitFence) {
+    // Only write when set: every push reads the word.
+    if waiting.state(Relaxed) != 0 {
+        waiting.clear(WAITING, Relaxed);
     }
 }
 
 /// Ends the wait when a waiting receive ends in any way (also when its future is dropped).
-struct StopWaitingOnDrop<'a>(&'a AtomicBool);
+struct StopWaitingOnDrop<'a>(&'a WaitFence);
 
 impl Drop for StopWaitingOnDrop<'_> {
     fn drop(&mut self) {
@@ -774,7 +768,7 @@ mod tests {
         const MESSAGES: u64 = 20_000;
         let (tx, mut rx) = Notified(Locked).bounded::<u64>(Capacity::new(1).expect("capacity 1"));
         let signals = Arc::clone(&rx.signals);
-        let asymmetric_at_start = !signals.receiver_wait.fence.is_symmetric();
+        let asymmetric_at_start = !signals.receiver_wait.waiting.is_symmetric();
         assert_eq!(asymmetric_at_start, barrier::asymmetric());
         let producer = thread::spawn(move || {
             for i in 0..MESSAGES {
@@ -783,14 +777,14 @@ mod tests {
         });
         for expected in 0..MESSAGES {
             if expected == MESSAGES / 2 {
-                signals.receiver_wait.fence.turn_symmetric();
+                signals.receiver_wait.waiting.turn_symmetric();
                 signals.waiting_senders.turn_fence_symmetric();
             }
             let got = rx.recv_blocking_until(None, WaitStrategy::Park).unwrap();
             assert_eq!(got, expected);
         }
         producer.join().unwrap();
-        assert!(signals.receiver_wait.fence.is_symmetric());
+        assert!(signals.receiver_wait.waiting.is_symmetric());
         assert!(signals.waiting_senders.fence_is_symmetric());
     }
 }

@@ -27,17 +27,15 @@ use std::task::Waker;
 use crossbeam_utils::CachePadded;
 
 use crate::barrier::WaitFence;
-use crate::loom::{AtomicU64, AtomicUsize, Mutex, MutexGuard};
+use crate::loom::{AtomicU64, Mutex, MutexGuard};
 
 /// Senders waiting for a free slot.
 pub(crate) struct WaitingSenders {
-    /// Registered waiters not yet woken. Read without the lock after every pop; written only
-    /// under the lock.
-    unnotified: CachePadded<AtomicUsize>,
+    /// The count of registered waiters not yet woken, with the barrier between every pop,
+    /// which reads it without the lock, and every registration. Written only under the lock.
+    unnotified: CachePadded<WaitFence>,
     /// The highest ticket woken so far.
     notified_upto: AtomicU64,
-    /// Between every pop and every registration (see [`WaitFence`]).
-    fence: WaitFence,
     queue: Mutex<Queue>,
 }
 
@@ -51,9 +49,8 @@ struct Queue {
 impl WaitingSenders {
     pub(crate) fn new() -> Self {
         WaitingSenders {
-            unnotified: CachePadded::new(AtomicUsize::new(0)),
+            unnotified: CachePadded::new(WaitFence::new()),
             notified_upto: AtomicU64::new(0),
-            fence: WaitFence::new(),
             queue: Mutex::new(Queue {
                 last_ticket: 0,
                 waiters: VecDeque::new(),
@@ -78,9 +75,9 @@ impl WaitingSenders {
         queue.last_ticket += 1;
         let ticket = queue.last_ticket;
         queue.waiters.push_back((ticket, queued));
-        self.unnotified.fetch_add(1, Relaxed);
+        self.unnotified.increment(Relaxed);
         drop(queue);
-        let protected = self.fence.after_registration();
+        let protected = self.unnotified.after_registration();
         SendWait {
             waiters: self,
             ticket,
@@ -93,8 +90,7 @@ impl WaitingSenders {
     /// After a pop freed a slot: wakes the longest-waiting sender not yet woken, if any.
     #[inline]
     pub(crate) fn notify_one(&self) {
-        self.fence.after_operation();
-        if self.unnotified.load(Relaxed) > 0 {
+        if self.unnotified.after_operation() > 0 {
             self.wake_front();
         }
     }
@@ -102,13 +98,13 @@ impl WaitingSenders {
     /// Turns the fence symmetric now (tests of the switch under traffic).
     #[cfg(all(test, not(boundflow_loom)))]
     pub(crate) fn turn_fence_symmetric(&self) {
-        self.fence.turn_symmetric();
+        self.unnotified.turn_symmetric();
     }
 
     /// Whether the fence is symmetric (tests).
     #[cfg(all(test, not(boundflow_loom)))]
     pub(crate) fn fence_is_symmetric(&self) -> bool {
-        self.fence.is_symmetric()
+        self.unnotified.is_symmetric()
     }
 
     /// Wakes every registered sender (the channel closed).
@@ -126,7 +122,7 @@ impl WaitingSenders {
         let front = queue.waiters.pop_front();
         if let Some((ticket, _)) = &front {
             self.notified_upto.store(*ticket, Release);
-            self.unnotified.fetch_sub(1, Relaxed);
+            self.unnotified.decrement(Relaxed);
         }
         drop(queue);
         // Woken outside the lock: a waker may run code that registers again.
@@ -191,7 +187,7 @@ impl Drop for SendWait<'_> {
         let mut queue = self.waiters.lock();
         if let Some(at) = queue.waiters.iter().position(|(t, _)| *t == self.ticket) {
             let removed = queue.waiters.remove(at);
-            self.waiters.unnotified.fetch_sub(1, Relaxed);
+            self.waiters.unnotified.decrement(Relaxed);
             drop(queue);
             drop(removed); // its waker is dropped unlocked
             return;
@@ -280,7 +276,7 @@ mod loom_model {
             assert!(second_woken.0.load(SeqCst), "the wake-up was lost");
             assert!(second.is_notified());
             drop(second);
-            assert_eq!(waiters.unnotified.load(SeqCst), 0);
+            assert_eq!(waiters.unnotified.state(SeqCst), 0);
             assert!(waiters.lock().waiters.is_empty());
         });
     }
