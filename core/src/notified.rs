@@ -284,12 +284,18 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
 
     #[inline(always)]
     fn pop(&self) -> Result<T, TryRecvError> {
+        self.pop_then(|popped| popped)
+    }
+
+    /// `then(self.pop())`, with `then` in each path (see `try_recv_then`).
+    #[inline(always)]
+    fn pop_then<R>(&self, then: impl FnOnce(Result<T, TryRecvError>) -> R) -> R {
         match Q::pop(&self.rx) {
             Some(msg) => {
                 self.popped();
-                Ok(msg)
+                then(Ok(msg))
             }
-            None => self.pop_empty(),
+            None => then(self.pop_empty()),
         }
     }
 
@@ -640,6 +646,13 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
     #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.signals.pop()
+    }
+
+    /// `then` runs in each of the pop's two paths: merged first, the two results met in
+    /// memory (the empty path's is returned through it), written on every receive.
+    #[inline(always)]
+    fn try_recv_then<R>(&mut self, then: impl FnOnce(Result<T, TryRecvError>) -> R) -> R {
+        self.signals.pop_then(then)
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {

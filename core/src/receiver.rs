@@ -62,14 +62,21 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
     /// `Empty` if nothing is queued now, `Closed` once drained and closed.
     #[inline]
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        self.wake_stream();
         // Counted inside the backend's `then`: under `AnyBackend` each arm counts for itself.
         let received = &self.shared.monitor.recv.received;
-        self.raw.try_recv_then(|result| {
+        let result = self.raw.try_recv_then(|result| {
             let msg = result?;
             bump_exclusive(received);
             Ok(msg)
-        })
+        });
+        // A pending `Stream` poll's wait is handed on only when this finds nothing: a
+        // `try_recv` takes no wait slot, so the poll stays registered and the next push wakes
+        // it. Ending the wait on an empty channel stops pushes waking a task that polls no
+        // more. (Checked on every call, it cost 3 instructions of every receive, callgrind.)
+        if result.is_err() {
+            self.wake_stream();
+        }
+        result
     }
 
     /// Waits for the next message.
