@@ -74,7 +74,7 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
         // it. Ending the wait on an empty channel stops pushes waking a task that polls no
         // more. (Checked on every call, it cost 3 instructions of every receive, callgrind.)
         if result.is_err() {
-            self.wake_stream();
+            self.wake_stream_after_miss();
         }
         result
     }
@@ -198,6 +198,13 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
             Err(RecvTimeoutError::Closed) => {}
         }
         result
+    }
+
+    /// [`wake_stream`](Self::wake_stream) out of line, off `try_recv`'s path for a message.
+    #[cold]
+    #[inline(never)]
+    fn wake_stream_after_miss(&mut self) {
+        self.wake_stream();
     }
 
     /// Hands a pending `Stream` poll's wake-up on before another receive takes the wait slot.
