@@ -739,6 +739,25 @@ pub async fn stream_wait_survives_other_receives<R: Runtime, B: Backend>() {
             std::task::Poll::Ready(Some(7))
         );
     }
+    // A `try_recv` that takes the message a pending poll waited for: the push woke the poll,
+    // and the stream waits and is woken as before afterwards.
+    let counter = Arc::new(CountingWaker(std::sync::atomic::AtomicUsize::new(0)));
+    let waker = std::task::Waker::from(Arc::clone(&counter));
+    assert!(poll_stream(&mut rx, &waker).is_pending());
+    tx.try_send(1).expect("room");
+    assert_eq!(counter.0.load(Ordering::SeqCst), 1, "the push woke no one");
+    assert_eq!(rx.try_recv(), Ok(1));
+    assert!(poll_stream(&mut rx, &waker).is_pending());
+    tx.try_send(2).expect("room");
+    assert_eq!(
+        counter.0.load(Ordering::SeqCst),
+        2,
+        "after a try_recv took a message, the stream's next wait was never woken"
+    );
+    assert_eq!(
+        poll_stream(&mut rx, &waker),
+        std::task::Poll::Ready(Some(2))
+    );
 }
 
 /// One `Stream` poll with `waker` (a plain function, so no `Context` lives across an await).
