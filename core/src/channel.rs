@@ -98,8 +98,9 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
         then(self.try_send(msg))
     }
 
-    /// Waits for room (until `deadline`, if any) and queues `msg`. Never returns
-    /// `WouldDeadlock`.
+    /// Waits for room (until `deadline`, if any) and queues `msg`. The caller's non-waiting
+    /// [`try_send`](Self::try_send) has just found the channel full, so a backend need not try
+    /// again before it starts to wait. Never returns `WouldDeadlock`.
     fn send_until(
         &self,
         msg: T,

@@ -488,14 +488,11 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
-        let signals = &*self.signals;
+        // The caller's non-waiting try has just failed: register at once (a try first took
+        // flume's lock once more on every async wait).
+        let waiting = &self.signals.waiting_senders;
         let mut msg = msg;
         loop {
-            msg = match self.try_push(msg) {
-                Ok(settled) => return settled,
-                Err(msg) => msg,
-            };
-            let waiting = &signals.waiting_senders;
             let mut wait = poll_fn(|cx| Poll::Ready(waiting.register(cx.waker()))).await;
             msg = match self.try_push(msg) {
                 Ok(settled) => return settled,
@@ -520,6 +517,11 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
             if !woken {
                 return Err(SendTimeoutError::Timeout(msg));
             }
+            drop(wait);
+            msg = match self.try_push(msg) {
+                Ok(settled) => return settled,
+                Err(msg) => msg,
+            };
         }
     }
 
@@ -716,7 +718,11 @@ mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use std::collections::VecDeque;
+    use std::pin::pin;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::atomic::Ordering::Relaxed;
     use std::sync::{Arc, Mutex, PoisonError};
+    use std::task::{Context, Poll, Waker};
     use std::thread;
 
     use super::{Notified, TryQueue};
@@ -733,6 +739,8 @@ mod tests {
     struct Queue<T> {
         items: Mutex<VecDeque<T>>,
         capacity: usize,
+        /// Every push tried, for the tests that count them.
+        pushes: AtomicUsize,
     }
 
     impl TryQueue for Locked {
@@ -744,11 +752,13 @@ mod tests {
             let queue = Arc::new(Queue {
                 items: Mutex::new(VecDeque::with_capacity(capacity)),
                 capacity,
+                pushes: AtomicUsize::new(0),
             });
             (Arc::clone(&queue), queue)
         }
 
         fn push<T: Send + 'static>(tx: &Arc<Queue<T>>, msg: T) -> Result<(), TrySendError<T>> {
+            tx.pushes.fetch_add(1, Relaxed);
             let mut items = tx.items.lock().unwrap_or_else(PoisonError::into_inner);
             if items.len() == tx.capacity {
                 return Err(TrySendError::Full(msg));
@@ -770,6 +780,26 @@ mod tests {
                 .unwrap_or_else(PoisonError::into_inner)
                 .len()
         }
+    }
+
+    /// An async send that the caller's `try_send` found full tries the queue once after it
+    /// registers, and once after each wake-up: not again before registering (the caller has
+    /// just tried; on flume every try takes the queue's lock).
+    #[test]
+    fn an_async_send_tries_once_per_registration_and_wake_up() {
+        let (tx, mut rx) = Notified(Locked).bounded::<u64>(Capacity::new(1).expect("capacity 1"));
+        let pushes = || tx.tx.pushes.load(Relaxed);
+        tx.try_send(0).unwrap();
+        assert!(matches!(tx.try_send(1), Err(TrySendError::Full(1))));
+        let before = pushes();
+        let mut cx = Context::from_waker(Waker::noop());
+        let mut send = pin!(tx.send_until(1, None));
+        assert!(send.as_mut().poll(&mut cx).is_pending());
+        assert_eq!(pushes() - before, 1, "tries before it waits");
+        assert_eq!(rx.try_recv(), Ok(0));
+        assert!(matches!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        assert_eq!(pushes() - before, 2, "tries in all");
+        assert_eq!(rx.try_recv(), Ok(1));
     }
 
     /// Both fences turn symmetric in the middle of traffic that waits on both sides (capacity
