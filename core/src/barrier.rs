@@ -12,12 +12,17 @@
 //! and liburcu; it sits outside Rust's formal memory model, which has no such barrier.
 //!
 //! Where `membarrier` is missing (another OS, an old kernel, a sandbox that filters it), both
-//! halves are `fence(SeqCst)`. Under loom they always are, so the models check the protocols
-//! in that form.
+//! halves are `fence(SeqCst)`. Under loom, which cannot model `membarrier`, both halves are
+//! `fence(SeqCst)` too, and every model runs twice: with each `WaitFence` symmetric, and with
+//! it asymmetric, so that the asymmetric path's reading of the waiting side's state (one load,
+//! bit 0 clear) is checked as well (`loom_modes`). Without the light half's fence, the
+//! asymmetric runs of the exact-close, waiting-receiver and waiting-sender models fail.
 
 use std::sync::OnceLock;
 use std::sync::atomic::Ordering::{self, AcqRel, Acquire, Relaxed, Release, SeqCst};
-use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, compiler_fence};
+#[cfg(not(all(test, boundflow_loom)))]
+use std::sync::atomic::compiler_fence;
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64};
 use std::time::Instant;
 
 use crate::loom::{AtomicUsize, fence};
@@ -25,21 +30,34 @@ use crate::loom::{AtomicUsize, fence};
 /// Whether this process uses the asymmetric barrier: decided on the first call (registering
 /// with the kernel), then fixed for the process's life, so both halves always agree.
 pub fn asymmetric() -> bool {
-    if cfg!(all(test, boundflow_loom)) {
-        return false;
+    #[cfg(all(test, boundflow_loom))]
+    return loom_modes::asymmetric();
+    #[cfg(not(all(test, boundflow_loom)))]
+    {
+        static REGISTERED: OnceLock<bool> = OnceLock::new();
+        *REGISTERED.get_or_init(sys::register)
     }
-    static REGISTERED: OnceLock<bool> = OnceLock::new();
-    *REGISTERED.get_or_init(sys::register)
 }
 
 /// The fast side's half: a compiler fence when `asymmetric`, else a full fence.
 #[inline(always)]
 pub fn light(asymmetric: bool) {
     if asymmetric {
-        compiler_fence(SeqCst);
+        light_half();
     } else {
         fence(SeqCst);
     }
+}
+
+/// The fast side's half where the barrier is asymmetric: a compiler fence. Under loom, which
+/// cannot model `membarrier`, a full fence, its strongest reading (the heavy half forces one
+/// on the fast side's thread, between its store and its load).
+#[inline(always)]
+fn light_half() {
+    #[cfg(all(test, boundflow_loom))]
+    fence(SeqCst);
+    #[cfg(not(all(test, boundflow_loom)))]
+    compiler_fence(SeqCst);
 }
 
 /// The slow side's half: a full fence, and when `asymmetric` a full barrier on every running
@@ -50,7 +68,8 @@ pub fn light(asymmetric: bool) {
 #[must_use]
 pub fn heavy(asymmetric: bool) -> bool {
     fence(SeqCst);
-    !asymmetric || sys::all_threads()
+    // Under loom the light half is a full fence already (see `light_half`).
+    !asymmetric || cfg!(all(test, boundflow_loom)) || sys::all_threads()
 }
 
 /// The modes of a [`WaitFence`].
@@ -85,9 +104,10 @@ const WINDOW_NANOS: u64 = WINDOW as u64 * 200_000;
 /// the heavy half. Once waits come faster than one per 200 µs on average over 64 (a hand-off
 /// between async tasks on a tiny channel, where every message is a wait; a slow consumer
 /// waking a blocked producer per message), it turns symmetric for good: a full fence on each
-/// side. The switch is one-way and goes through `SWITCHING` (bit 0 set, so operations fence;
-/// waits still go heavy) until one heavy barrier has passed, so an operation that read the
-/// word without the bit is always covered: its store came before that barrier.
+/// side. The switch is one-way and goes through `SWITCHING` (waits still go heavy): it sets
+/// bit 0 (operations fence), then runs one heavy barrier, and only then turns `SYMMETRIC`, so
+/// an operation that read the word without the bit is always covered: its store came before
+/// that barrier.
 #[derive(Debug)]
 pub(crate) struct WaitFence {
     /// `state << 1 | must_fence`.
@@ -114,12 +134,14 @@ impl WaitFence {
     }
 
     /// After an operation's store: the waiting side's state, read behind this fence's
-    /// operation half (Acquire: what the waiting side wrote before setting it is visible).
+    /// operation half. Relaxed: a caller that acts on what the waiting side wrote before
+    /// setting its state runs `fence(Acquire)` first (on aarch64 an Acquire load here would
+    /// wait on every operation for the store before it to drain).
     #[inline(always)]
     pub(crate) fn after_operation(&self) -> usize {
         // Keeps the word's load behind the operation's store.
-        compiler_fence(SeqCst);
-        let word = self.word.load(Acquire);
+        light_half();
+        let word = self.word.load(Relaxed);
         if word == 0 {
             return 0;
         }
@@ -127,7 +149,7 @@ impl WaitFence {
             return word >> 1;
         }
         fence(SeqCst);
-        self.word.load(Acquire) >> 1
+        self.word.load(Relaxed) >> 1
     }
 
     /// The waiting side's state, outside the protocol (no barrier).
@@ -212,6 +234,38 @@ impl WaitFence {
     }
 }
 
+/// Under loom, which mode the `WaitFence`s of a model start in: the models run once in each
+/// ([`loom_modes::model`]), so the asymmetric encoding (the state read in one load with bit 0
+/// clear) is checked as well as the symmetric one.
+#[cfg(all(test, boundflow_loom))]
+pub(crate) mod loom_modes {
+    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::Ordering::Relaxed;
+    use std::sync::{Mutex, PoisonError};
+
+    static ASYMMETRIC: AtomicBool = AtomicBool::new(false);
+    /// Held for both runs of a model: the mode is process-wide, the tests run in parallel.
+    static ONE_MODEL_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+    pub(crate) fn asymmetric() -> bool {
+        ASYMMETRIC.load(Relaxed)
+    }
+
+    /// Runs `model` under `loom::model` with every `WaitFence` symmetric, then asymmetric.
+    pub(crate) fn model(model: impl Fn() + Sync + Send + 'static) {
+        let _one = ONE_MODEL_AT_A_TIME
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let model = std::sync::Arc::new(model);
+        for asymmetric in [false, true] {
+            ASYMMETRIC.store(asymmetric, Relaxed);
+            let model = std::sync::Arc::clone(&model);
+            loom::model(move || model());
+        }
+        ASYMMETRIC.store(false, Relaxed);
+    }
+}
+
 /// Nanoseconds since the process's first call.
 fn since_epoch() -> u64 {
     static EPOCH: OnceLock<Instant> = OnceLock::new();
@@ -224,6 +278,7 @@ mod sys {
     use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
 
     /// Supported, registered, and a first barrier works (a filter would refuse it here).
+    #[cfg_attr(all(test, boundflow_loom), allow(dead_code))]
     pub(super) fn register() -> bool {
         membarrier_query().contains_command(MembarrierCommand::PrivateExpedited)
             && membarrier(MembarrierCommand::RegisterPrivateExpedited).is_ok()
@@ -240,6 +295,7 @@ mod sys {
 
 #[cfg(not(target_os = "linux"))]
 mod sys {
+    #[cfg_attr(all(test, boundflow_loom), allow(dead_code))]
     pub(super) fn register() -> bool {
         false
     }

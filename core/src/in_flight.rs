@@ -218,7 +218,7 @@ mod loom_model {
 
     #[test]
     fn loom_close_is_exact_for_announced_pushes() {
-        loom::model(|| {
+        crate::barrier::loom_modes::model(|| {
             let model = Arc::new(Model {
                 queued: AtomicUsize::new(0),
                 closed: WaitFence::new(),

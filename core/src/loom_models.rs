@@ -123,7 +123,7 @@ struct Told {
 /// `Closed` (close is exact), the queue never held more than `capacity`, accepted − taken never
 /// above it, and the final counters exact.
 fn two_senders_one_receiver(capacity: usize) {
-    loom::model(move || {
+    crate::barrier::loom_modes::model(move || {
         LONGEST.store(0, Relaxed);
         let (tx, mut rx) = channel(capacity, OverflowPolicy::Block);
         let accepted_so_far: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(0)));
@@ -219,7 +219,7 @@ fn loom_two_senders_one_receiver_capacity_2() {
 /// is received or handed back, and the counters say exactly that.
 #[test]
 fn loom_drop_newest_accounting() {
-    loom::model(|| {
+    crate::barrier::loom_modes::model(|| {
         let (tx, mut rx) = channel(1, OverflowPolicy::DropNewest);
         let senders: Vec<_> = [1u32, 2]
             .into_iter()
@@ -255,7 +255,7 @@ fn loom_drop_newest_accounting() {
 /// queue never holds more than its slot.
 #[test]
 fn loom_drop_oldest_accounting() {
-    loom::model(|| {
+    crate::barrier::loom_modes::model(|| {
         LONGEST.store(0, Relaxed);
         let (tx, mut rx) = channel(1, OverflowPolicy::DropOldest);
         tx.try_send(0).unwrap();
@@ -299,7 +299,7 @@ impl Wake for Flag {
 /// left pending, the push must have woken it: no lost wake-up.
 #[test]
 fn loom_receiver_wait_is_never_lost() {
-    loom::model(|| {
+    crate::barrier::loom_modes::model(|| {
         let (tx, mut rx) = channel(1, OverflowPolicy::Block);
         let sender = thread::spawn(move || {
             tx.try_send(7).unwrap();

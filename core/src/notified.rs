@@ -70,7 +70,7 @@ use crate::channel::{
 };
 use crate::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use crate::in_flight;
-use crate::loom::{AtomicUsize, AtomicWaker};
+use crate::loom::{AtomicUsize, AtomicWaker, fence};
 use crate::policy::WaitStrategy;
 use crate::runtime::{WaitHistory, block_with, with_thread_waker};
 use crate::timer::with_deadline;
@@ -233,8 +233,9 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// After a successful push: wake a waiting receiver, if any.
     #[inline]
     fn pushed(&self) {
-        // Acquire (in the read) pairs with the receiver's Release: its waker is registered.
         if self.receiver_wait.waiting.after_operation() != 0 {
+            // Pairs with the receiver's Release setting the flag: its waker is registered.
+            fence(Acquire);
             self.receiver_wait.waker.wake();
         }
     }
@@ -245,8 +246,13 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     fn refused(&self) {
         // Pairs with the receiver's barrier between setting `waiting` and its scan: either it
         // sees the cleared slot, or this sees it waiting.
-        if self.receiver_wait.waiting.after_operation() != 0 && self.closed.state(Relaxed) != 0 {
-            self.receiver_wait.waker.wake();
+        if self.receiver_wait.waiting.after_operation() != 0 {
+            // Pairs with the receiver's Release setting the flag, which came after its close:
+            // the closed flag, and the waker, are visible from here.
+            fence(Acquire);
+            if self.closed.state(Relaxed) != 0 {
+                self.receiver_wait.waker.wake();
+            }
         }
     }
 

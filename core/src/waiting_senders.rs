@@ -233,7 +233,7 @@ mod loom_model {
     /// receiver pops and notifies at the same time. The sleeping sender must have been woken.
     #[test]
     fn loom_pop_wakes_a_sender_that_goes_to_sleep() {
-        loom::model(|| {
+        crate::barrier::loom_modes::model(|| {
             let len: &'static AtomicUsize = Box::leak(Box::new(AtomicUsize::new(1)));
             let waiters = waiting_senders();
             let try_push = || len.compare_exchange(0, 1, SeqCst, Acquire).is_ok();
@@ -263,7 +263,7 @@ mod loom_model {
     /// first passing its wake-up on.
     #[test]
     fn loom_wake_up_is_passed_on_by_a_wait_that_gives_up() {
-        loom::model(|| {
+        crate::barrier::loom_modes::model(|| {
             let waiters = waiting_senders();
             let (_, first_waker) = flag();
             let (second_woken, second_waker) = flag();
@@ -285,7 +285,7 @@ mod loom_model {
     /// `notify_all` wakes it. It never sleeps through the close.
     #[test]
     fn loom_close_wakes_or_is_seen_by_a_registering_sender() {
-        loom::model(|| {
+        crate::barrier::loom_modes::model(|| {
             let closed: &'static AtomicBool = Box::leak(Box::new(AtomicBool::new(false)));
             let waiters = waiting_senders();
             let closer = thread::spawn(move || {
