@@ -179,8 +179,9 @@ pub(crate) fn with_all_slots<R>(f: impl FnOnce(&[&'static Slot]) -> R) -> R {
 /// CARGO_TARGET_DIR=target/loom LOOM_MAX_PREEMPTIONS=2 cargo test -p boundflow-core --release
 /// --lib loom`: two senders push (announced) while the receiver closes and drains until
 /// `Closed`. Every push that returned `Ok` is drained before `Closed`, nothing is left after
-/// it. Removing the full fence from `WaitFence::after_operation` (the models run symmetric) or
-/// from `pop_after_close` makes it fail.
+/// it. It runs with the fences symmetric and asymmetric (`barrier::loom_modes`): removing either
+/// path's fence from `WaitFence::after_operation`, or the one in `pop_after_close`, makes it
+/// fail.
 #[cfg(all(test, boundflow_loom))]
 mod loom_model {
     #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
