@@ -21,14 +21,14 @@
 //! A thread's slot is claimed the first time it sends and given back when the thread exits; the
 //! slots themselves live for the process (one cache line per thread ever alive at once).
 
+use std::sync::PoisonError;
 use std::sync::atomic::Ordering::{Acquire, Relaxed, Release};
-use std::sync::{Mutex, PoisonError};
 
 use crossbeam_utils::CachePadded;
 
 use crate::barrier::WaitFence;
 use crate::error::{TryRecvError, TrySendError};
-use crate::loom::AtomicUsize;
+use crate::loom::{AtomicUsize, Mutex, MutexGuard};
 
 /// One thread's announcement: the id of the channel it is pushing into, or 0.
 #[derive(Debug)]
@@ -108,9 +108,15 @@ pub(crate) fn pop_after_close<'a, T>(
 }
 
 /// Every slot ever handed out (leaked: a slot outlives its thread and is reused by a later one).
+#[cfg(not(all(test, boundflow_loom)))]
 static SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+// Under loom, per explored execution (a slot's atomics belong to one execution).
+#[cfg(all(test, boundflow_loom))]
+loom::lazy_static! {
+    static ref SLOTS: Mutex<Vec<&'static Slot>> = Mutex::new(Vec::new());
+}
 
-fn all_slots() -> std::sync::MutexGuard<'static, Vec<&'static Slot>> {
+fn all_slots() -> MutexGuard<'static, Vec<&'static Slot>> {
     // Only pushes and loads run under the lock: a poisoned list is still a sound list.
     SLOTS.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -143,7 +149,13 @@ impl Drop for ThreadSlot {
     }
 }
 
+#[cfg(not(all(test, boundflow_loom)))]
 thread_local! {
+    static THREAD_SLOT: ThreadSlot = ThreadSlot::claim();
+}
+// Under loom, per model thread (and execution), so models can send through the real path.
+#[cfg(all(test, boundflow_loom))]
+loom::thread_local! {
     static THREAD_SLOT: ThreadSlot = ThreadSlot::claim();
 }
 

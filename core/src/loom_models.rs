@@ -325,3 +325,86 @@ fn loom_receiver_wait_is_never_lost() {
         drop(tx);
     });
 }
+
+/// [`LoomQueue`] without a close of its own: the adaptor announces every push and makes close
+/// exact itself, as it does for flume and crossbeam (`in_flight.rs`).
+#[derive(Debug, Clone, Copy, Default)]
+struct AnnouncedQueue;
+
+impl TryQueue for AnnouncedQueue {
+    type Tx<T: Send + 'static> = End<T>;
+    type Rx<T: Send + 'static> = End<T>;
+
+    const NAME: &'static str = "loom_announced";
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (End<T>, End<T>) {
+        LoomQueue::bounded(capacity)
+    }
+
+    fn push<T: Send + 'static>(tx: &End<T>, msg: T) -> Result<(), TrySendError<T>> {
+        LoomQueue::push(tx, msg)
+    }
+
+    fn pop<T: Send + 'static>(rx: &End<T>) -> Option<T> {
+        LoomQueue::pop(rx)
+    }
+
+    fn len<T: Send + 'static>(rx: &End<T>) -> usize {
+        LoomQueue::len(rx)
+    }
+}
+
+/// The receiver closes a full channel of one and drains it while a sender's push is in
+/// flight (announced). When the receiver finds the queue empty with the push still announced,
+/// it waits for it (a `Stream` poll left pending): then the push must wake it, whether it
+/// lands (before the close took effect) or is refused (full, or closed) — the refused push's
+/// wake-up is `Signals::refused`. Afterwards the receiver gets the message exactly when the
+/// sender was told `Ok`, then `Closed`.
+#[test]
+fn loom_a_push_in_flight_at_close_wakes_the_receiver_waiting_for_it() {
+    crate::barrier::loom_modes::model(|| {
+        let (tx, mut rx) = ChannelBuilder::new(Notified(AnnouncedQueue), "loom.announced", 1)
+            .build::<u32>()
+            .unwrap();
+        tx.try_send(1).unwrap();
+        let sender = thread::spawn(move || {
+            let accepted = tx.try_send(2).is_ok();
+            // Keep the channel open: the last sender's drop also wakes the receiver, which
+            // would hide a lost wake-up of the push.
+            (accepted, tx)
+        });
+        rx.close();
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let mut received = Vec::new();
+        let mut pending = false;
+        loop {
+            match Pin::new(&mut rx).poll_next(&mut cx) {
+                Poll::Ready(Some(msg)) => received.push(msg),
+                Poll::Ready(None) => break,
+                Poll::Pending => {
+                    pending = true;
+                    break;
+                }
+            }
+        }
+        let (accepted, tx) = sender.join().unwrap();
+        if pending {
+            assert!(
+                flag.0.load(SeqCst),
+                "the push in flight never woke the receiver waiting for it"
+            );
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => received.push(msg),
+                    Err(TryRecvError::Closed) => break,
+                    Err(TryRecvError::Empty) => panic!("empty after close with no push in flight"),
+                }
+            }
+        }
+        let expected: Vec<u32> = if accepted { vec![1, 2] } else { vec![1] };
+        assert_eq!(received, expected, "sender told accepted = {accepted}");
+        drop(tx);
+    });
+}
