@@ -115,7 +115,7 @@ pub(crate) struct WaitFence {
     mode: AtomicU8,
     /// Heavy waits so far.
     heavy_waits: AtomicU32,
-    /// When the current window of heavy waits began, in ns since [`epoch`].
+    /// When the current window of heavy waits began, in ns since [`since_epoch`]'s epoch.
     window_start: AtomicU64,
 }
 
@@ -158,9 +158,9 @@ impl WaitFence {
         self.word.load(order) >> 1
     }
 
-    /// Sets `bits` in the state; returns the state before.
-    pub(crate) fn set(&self, bits: usize, order: Ordering) -> usize {
-        self.word.fetch_or(bits << 1, order) >> 1
+    /// Sets `bits` in the state.
+    pub(crate) fn set(&self, bits: usize, order: Ordering) {
+        self.word.fetch_or(bits << 1, order);
     }
 
     /// Clears `bits` in the state.

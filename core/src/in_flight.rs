@@ -93,7 +93,7 @@ pub(crate) fn pop_after_close<'a, T>(
     closed: &WaitFence,
     repop: impl FnOnce() -> Option<T>,
 ) -> Result<T, TryRecvError> {
-    // Pairs with the half in `Slot::announce`: a push that read the flag as unset is seen
+    // Pairs with the half in `announced_push`: a push that read the flag as unset is seen
     // here, still announced or already cleared (and then landed, so the re-pop finds it). Were
     // `membarrier` refused, the scan goes on regardless (best effort: see `WaitFence`); the
     // fence is symmetric from then on.
