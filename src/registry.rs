@@ -235,7 +235,7 @@ struct Opened {
     type_name: &'static str,
     /// A `WeakSender<T>` of the type it was opened with.
     weak: Box<dyn Any + Send + Sync>,
-    /// Closes it through the weak sender (false where the backend cannot).
+    /// Closes it through the weak sender.
     close: Box<dyn Fn() -> bool + Send + Sync>,
     handle: ChannelHandle,
 }
@@ -299,7 +299,6 @@ impl Registry {
             error,
         })?;
         let handle = tx.handle();
-        self.watcher.watch(&handle).map_err(RegistryError::Watch)?;
         let weak = tx.downgrade();
         let closer = weak.clone();
         open.insert(
@@ -309,9 +308,24 @@ impl Registry {
                 type_name: type_name::<T>(),
                 weak: Box::new(weak),
                 close: Box::new(move || closer.close()),
-                handle,
+                handle: handle.clone(),
             },
         );
+        // Watched after the registry's lock is released: the watcher calls observers while it
+        // holds its list, and an observer may read the registry (a snapshot, a sender), so
+        // taking the list under this lock could deadlock with a tick. The entry is in place,
+        // so a concurrent `open` of the name sees it open meanwhile.
+        drop(open);
+        if let Err(err) = self.watcher.watch(&handle) {
+            let mut open = lock(&self.open);
+            if open
+                .get(name)
+                .is_some_and(|opened| opened.handle.same_channel(&handle))
+            {
+                open.remove(name);
+            }
+            return Err(RegistryError::Watch(err));
+        }
         Ok((tx, rx))
     }
 
@@ -377,7 +391,9 @@ impl Registry {
                     backend: info.backend(),
                     capacity: info.capacity(),
                     overflow: opened.handle.policy().name(),
-                    health: self.health.of(name, opened.handle.is_saturated()),
+                    health: self
+                        .health
+                        .of(name, info.id(), opened.handle.is_saturated()),
                     stats,
                 }
             })
@@ -386,23 +402,19 @@ impl Registry {
         Snapshot { channels }
     }
 
-    /// Shuts down: no more opens or senders; every channel whose backend can close from the
-    /// sending side is closed (tokio's close when their senders go or their receiver closes);
-    /// receivers get until `deadline` to drain; then a final tick.
+    /// Shuts down: no more opens or senders; every channel is closed (later sends fail with
+    /// `Closed`; on tokio, sends already waiting for room may still complete);
+    /// receivers get until `deadline` to drain (`Duration::MAX`: as long as it takes); then a
+    /// final tick.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
-        let until = Instant::now() + deadline;
+        let until = Instant::now().checked_add(deadline);
         self.shut_down.store(true, Relaxed);
         let mut report = ShutdownReport::default();
         let handles: Vec<(String, ChannelHandle)> = {
             let open = lock(&self.open);
             for (name, opened) in open.iter() {
-                if opened.handle.is_gone() {
-                    continue;
-                }
-                if (opened.close)() {
+                if !opened.handle.is_gone() && (opened.close)() {
                     report.closed.push(name.clone());
-                } else {
-                    report.not_closable.push(name.clone());
                 }
             }
             open.iter()
@@ -410,7 +422,9 @@ impl Registry {
                 .collect()
         };
         let drained = |handle: &ChannelHandle| handle.is_gone() || handle.stats().depth == 0;
-        while Instant::now() < until && !handles.iter().all(|(_, h)| drained(h)) {
+        while until.is_none_or(|until| Instant::now() < until)
+            && !handles.iter().all(|(_, h)| drained(h))
+        {
             std::thread::sleep(Duration::from_millis(1));
         }
         report.undrained = handles
@@ -419,7 +433,6 @@ impl Registry {
             .map(|(name, h)| (name.clone(), h.stats().depth))
             .collect();
         report.closed.sort();
-        report.not_closable.sort();
         report.undrained.sort();
         self.watcher.tick_now();
         report
@@ -448,11 +461,8 @@ impl fmt::Debug for Registry {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
 pub struct ShutdownReport {
-    /// Channels it closed.
+    /// Channels it closed (every one still open).
     pub closed: Vec<String>,
-    /// Channels whose backend cannot close from the sending side (tokio): they close when
-    /// their senders go or their receiver closes.
-    pub not_closable: Vec<String>,
     /// Channels still holding messages at the deadline, with their depth.
     pub undrained: Vec<(String, usize)>,
 }
@@ -509,14 +519,21 @@ struct Health(Mutex<HashMap<String, LastTicks>>);
 
 #[derive(Default, Clone, Copy)]
 struct LastTicks {
+    /// The channel these ticks saw ([`ChannelInfo::id`](crate::ChannelInfo::id)): a name
+    /// opened again is another channel, and inherits nothing.
+    channel: u64,
     full: bool,
     full_events: u64,
     full_events_grew: bool,
 }
 
 impl Health {
-    fn of(&self, name: &str, saturated: bool) -> HealthState {
-        let last = lock(&self.0).get(name).copied().unwrap_or_default();
+    fn of(&self, name: &str, channel: u64, saturated: bool) -> HealthState {
+        let last = lock(&self.0)
+            .get(name)
+            .filter(|last| last.channel == channel)
+            .copied()
+            .unwrap_or_default();
         if last.full || last.full_events_grew {
             HealthState::Critical
         } else if saturated {
@@ -532,15 +549,23 @@ impl Publish for Health {
         let mut ticks = lock(&self.0);
         for report in reports {
             let name = report.info.name();
+            let channel = report.info.id();
             if report.gone {
-                ticks.remove(name);
+                if ticks.get(name).is_some_and(|last| last.channel == channel) {
+                    ticks.remove(name);
+                }
                 continue;
             }
             let stats = &report.stats;
-            let before = ticks.get(name).map_or(0, |last| last.full_events);
+            // A successor under the same name starts from zero full events.
+            let before = ticks
+                .get(name)
+                .filter(|last| last.channel == channel)
+                .map_or(0, |last| last.full_events);
             ticks.insert(
                 name.to_owned(),
                 LastTicks {
+                    channel,
                     // Saturation counts slots tokio handed to waiting sends; depth may not.
                     full: stats.depth >= stats.capacity || stats.saturation >= 1.0,
                     full_events: stats.full_events,

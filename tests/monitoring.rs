@@ -59,6 +59,7 @@ every_backend!(
     depth_is_sampled_while_the_receiver_drains_after_the_senders_left,
     weak_senders_never_keep_a_channel_open,
     a_weak_close_wakes_a_waiting_receiver,
+    a_weak_close_ends_a_stream_and_loses_nothing,
 );
 
 /// Every event, in the order heard.
@@ -664,8 +665,7 @@ fn stats_and_events_serialize() {
 }
 
 /// A weak sender's `close` ends a receive already waiting on an empty channel, while a live
-/// sender sends nothing more: `Closed` after the drain, not a wait to the deadline. (tokio
-/// cannot close from the sending side and says so.)
+/// sender sends nothing more: `Closed` after the drain, not a wait to the deadline.
 fn a_weak_close_wakes_a_waiting_receiver<B: BoundedChannel>(backend: B) {
     let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.weak_close", 4).unwrap();
     tx.try_send(7).unwrap();
@@ -684,14 +684,10 @@ fn a_weak_close_wakes_a_waiting_receiver<B: BoundedChannel>(backend: B) {
     });
     // Give the receiver time to start waiting; the outcome must not depend on it.
     thread::sleep(Duration::from_millis(50));
-    if !tx.downgrade().close() {
-        // The backend has no close from the sending side: drop the sender instead.
-        drop(tx);
-        let (first, second, _) = receiver.join().unwrap();
-        assert_eq!(first, Ok(7));
-        assert_eq!(second, Err(boundflow::RecvTimeoutError::Closed));
-        return;
-    }
+    assert!(
+        tx.downgrade().close(),
+        "every backend closes from a weak sender"
+    );
     let (first, second, rx) = receiver.join().unwrap();
     assert_eq!(first, Ok(7));
     assert_eq!(
@@ -704,6 +700,53 @@ fn a_weak_close_wakes_a_waiting_receiver<B: BoundedChannel>(backend: B) {
         tx.try_send(8),
         Err(boundflow::TrySendError::Closed(8))
     ));
+}
+
+/// A weak sender's `close` in the middle of a stream: the producer's sends start failing with
+/// `Closed` (its message given back), and the receiver gets every message a send admitted —
+/// counted by the producer — then `Closed`.
+fn a_weak_close_ends_a_stream_and_loses_nothing<B: BoundedChannel>(backend: B) {
+    let (tx, mut rx) =
+        boundflow::bounded::<u64, _>(backend, "worker.weak_close_stream", 8).unwrap();
+    let weak = tx.downgrade();
+    let producer = thread::spawn(move || {
+        let mut admitted = 0u64;
+        for i in 0.. {
+            match tx.send_timeout_blocking(i, Duration::from_secs(30)) {
+                Ok(()) => admitted += 1,
+                Err(boundflow::SendTimeoutError::Closed(back)) => {
+                    assert_eq!(back, i, "the failed send gave another message back");
+                    break;
+                }
+                Err(other) => panic!("send failed otherwise: {other:?}"),
+            }
+        }
+        admitted
+    });
+    let mut received = Vec::new();
+    while received.len() < 100 {
+        received.push(rx.recv_blocking().unwrap());
+    }
+    assert!(weak.close());
+    loop {
+        match rx.recv_timeout_blocking(Duration::from_secs(30)) {
+            Ok(msg) => received.push(msg),
+            Err(err) => {
+                assert_eq!(err, boundflow::RecvTimeoutError::Closed);
+                break;
+            }
+        }
+    }
+    let admitted = producer.join().unwrap();
+    assert_eq!(
+        received.len() as u64,
+        admitted,
+        "admitted and received differ"
+    );
+    assert!(
+        received.iter().copied().eq(0..admitted),
+        "the messages arrived out of order, duplicated or with gaps"
+    );
 }
 
 /// A weak sender upgrades while a sender exists, and never keeps the channel open.

@@ -135,12 +135,23 @@ fn preset_to_registry_to_channels_on_every_backend() {
         report
     });
     assert!(report.undrained.is_empty(), "{report:?}");
-    assert_eq!(
-        report.not_closable,
-        ["worker.step_processor.execution_request"]
-    );
-    assert_eq!(report.closed.len(), 3);
-    assert!(pairs[0].0.try_send(1).unwrap_err().is_closed());
+    let mut every: Vec<&str> = expected.iter().map(|(name, ..)| *name).collect();
+    every.sort();
+    assert_eq!(report.closed, every, "shutdown closes every open channel");
+    // Every channel refuses sends now (tokio's included) and gives the message back; each
+    // receiver, having nothing queued, sees `Closed`.
+    for (tx, rx) in &mut pairs {
+        match tx.try_send(41) {
+            Err(boundflow::TrySendError::Closed(back)) => assert_eq!(back, 41, "{}", tx.name()),
+            other => panic!("{}: {other:?}", tx.name()),
+        }
+        assert_eq!(
+            rx.try_recv(),
+            Err(boundflow::TryRecvError::Closed),
+            "{}",
+            tx.name()
+        );
+    }
     assert!(matches!(
         registry.sender::<u64>("orchestration.command"),
         Err(RegistryError::Closed { .. })
@@ -210,4 +221,163 @@ fn degraded_while_saturated_and_healthy_after() {
     assert_eq!(health(&registry), HealthState::Healthy);
     let kinds: Vec<SaturationKind> = warnings.0.lock().unwrap().iter().map(|w| w.1).collect();
     assert_eq!(kinds, [SaturationKind::Entered, SaturationKind::Left]);
+}
+
+/// The health of `name` in the registry's snapshot.
+fn health_of(registry: &Registry, name: &str) -> Option<HealthState> {
+    registry
+        .snapshot()
+        .channels
+        .iter()
+        .find(|channel| channel.name == name)
+        .map(|channel| channel.health)
+}
+
+/// A channel opened again under a name inherits nothing from the one before it: not its
+/// `critical` (the new one is empty), and the new one's full events count from zero.
+#[test]
+fn a_reopened_channel_starts_healthy_and_its_own_full_events_count() {
+    let (registry, _, _) = registry("test");
+    let name = "worker.step_processor.execution_request";
+    let (tx, rx) = registry.open::<u64>(name).unwrap();
+    let mut refused = 0;
+    while tx.try_send(0).is_ok() {}
+    refused += 1;
+    for _ in 0..10 {
+        assert!(tx.try_send(0).unwrap_err().is_full());
+        refused += 1;
+    }
+    assert_eq!(tx.stats().full_events, refused);
+    registry.tick_now();
+    assert_eq!(health_of(&registry, name), Some(HealthState::Critical));
+
+    drop((tx, rx));
+    let (tx, mut rx) = registry.open::<u64>(name).unwrap();
+    assert_eq!(
+        health_of(&registry, name),
+        Some(HealthState::Healthy),
+        "the new, empty channel inherited the old one's critical"
+    );
+    // One full event of its own (fewer than the old channel's), then room again: the next
+    // tick sees its full events grow from zero.
+    while tx.try_send(1).is_ok() {}
+    while rx.try_recv().is_ok() {}
+    assert_eq!(tx.stats().full_events, 1);
+    registry.tick_now();
+    assert_eq!(
+        health_of(&registry, name),
+        Some(HealthState::Critical),
+        "the new channel's full event was measured against the old channel's count"
+    );
+}
+
+/// `shutdown(Duration::MAX)` waits as long as the drain takes (no overflow), closes the tokio
+/// channel too, and the receiver gets every queued message, then `Closed`; `Duration::ZERO`
+/// reports what is left.
+#[test]
+fn shutdown_waits_for_the_drain_or_reports_what_is_left() {
+    let (registry, _, _) = registry("test");
+    let name = "worker.step_processor.execution_request";
+    let (tx, mut rx) = registry.open::<u64>(name).unwrap();
+    assert_eq!(tx.backend(), "tokio");
+    for n in 0..50 {
+        tx.try_send(n).unwrap();
+    }
+    let drainer = std::thread::spawn(move || {
+        // Late, so a shutdown that did not wait would return with all 50 still queued.
+        std::thread::sleep(Duration::from_millis(100));
+        let mut received = Vec::new();
+        let end = loop {
+            match rx.recv_timeout_blocking(Duration::from_secs(30)) {
+                Ok(msg) => received.push(msg),
+                Err(err) => break err,
+            }
+        };
+        (received, end)
+    });
+    let report = registry.shutdown(Duration::MAX);
+    assert_eq!(report.closed, [name]);
+    assert!(report.undrained.is_empty(), "{report:?}");
+    let (received, end) = drainer.join().unwrap();
+    assert_eq!(received, (0..50).collect::<Vec<u64>>());
+    assert_eq!(end, boundflow::RecvTimeoutError::Closed);
+    assert!(tx.try_send(50).unwrap_err().is_closed());
+
+    let (nobody_drains, _, _) = self::registry("test");
+    let (tx, _rx) = nobody_drains.open::<u64>(name).unwrap();
+    for n in 0..7 {
+        tx.try_send(n).unwrap();
+    }
+    let report = nobody_drains.shutdown(Duration::ZERO);
+    assert_eq!(report.undrained, [(name.to_owned(), 7)]);
+}
+
+/// An observer that reads the registry from the tick (a snapshot for its log line) while
+/// another thread opens a channel: the open no longer holds the registry while it joins the
+/// watcher, so neither waits for the other forever.
+#[test]
+fn an_observer_reading_the_registry_in_a_tick_does_not_deadlock_an_open() {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+
+    #[derive(Default)]
+    struct ReadsTheRegistry {
+        registry: OnceLock<Arc<Registry>>,
+        fired: AtomicBool,
+        opener: Mutex<Option<std::thread::JoinHandle<bool>>>,
+        channels_seen: Mutex<Option<usize>>,
+    }
+    impl Observer for ReadsTheRegistry {
+        fn on_saturation(&self, _: &ChannelInfo, event: &SaturationEvent) {
+            // `Left` comes from the tick (a send may enter saturation itself).
+            let Some(registry) = self.registry.get() else {
+                return;
+            };
+            if event.kind != SaturationKind::Left || self.fired.swap(true, SeqCst) {
+                return;
+            }
+            // Another thread opens a channel now; it joins the watcher, which this tick holds.
+            let opening = Arc::clone(registry);
+            *self.opener.lock().unwrap() = Some(std::thread::spawn(move || {
+                opening.open::<u64>("orchestration.command").is_ok()
+            }));
+            std::thread::sleep(Duration::from_millis(100));
+            *self.channels_seen.lock().unwrap() = Some(registry.snapshot().channels.len());
+        }
+    }
+
+    let config = Loader::from_dir(presets::dir())
+        .environment("test")
+        .backends(boundflow::compiled_backends())
+        .load()
+        .unwrap();
+    let observer = Arc::new(ReadsTheRegistry::default());
+    let registry = Arc::new(
+        Registry::builder(config)
+            .observer(observer.clone())
+            .tick_thread(false)
+            .build()
+            .unwrap(),
+    );
+    assert!(observer.registry.set(Arc::clone(&registry)).is_ok());
+    let (tx, mut rx) = registry.open::<u64>("event_publisher.event_queue").unwrap();
+    while tx.try_send(0).is_ok() {}
+    registry.tick_now();
+    while rx.try_recv().is_ok() {}
+    let (done, ticked) = std::sync::mpsc::channel();
+    let ticking = Arc::clone(&registry);
+    std::thread::spawn(move || {
+        ticking.tick_now();
+        let _ = done.send(());
+    });
+    assert!(
+        ticked.recv_timeout(Duration::from_secs(30)).is_ok(),
+        "the tick and the open deadlocked"
+    );
+    let opener = observer.opener.lock().unwrap().take().unwrap();
+    assert!(opener.join().unwrap(), "the concurrent open failed");
+    assert!(
+        observer.channels_seen.lock().unwrap().is_some(),
+        "the tick never heard `Left`"
+    );
 }

@@ -9,6 +9,7 @@
 //! | `send_until` with a deadline | `reserve()` raced against a `futures-timer` deadline ([`boundflow_core::timer`]), then `permit.send(msg)`: the message never leaves the caller until there is room, so a timeout gives it back without `Clone` | one timer, armed only when the channel is full |
 //! | blocking calls | the one blocking sequence, [`boundflow_core::runtime::block_with`]: ask where the thread may block, retry as the channel's [`WaitStrategy`] says, then drive the async path on a parked thread (what tokio's `blocking_send` does, minus its panic inside a runtime) | a `block_in_place` hand-off on a multi-thread runtime |
 //! | `close` | tokio's `Receiver::close` (wakes blocked senders; sends already holding a permit complete and are drained) | none |
+//! | `close` from a weak sender | tokio closes only from its receiver, so the weak sender leaves a close request: new sends fail at once, and the receiver carries it out with tokio's `close` when it finds the queue empty (woken for that if it waits); sends already waiting inside tokio for room may still complete, and are received | one relaxed load per send; a waker registration per receive that waits |
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
 //! | `drop_oldest` | impossible: tokio's receiver cannot be shared with senders, so the policy is refused when the channel is built | — |
 //!
@@ -21,11 +22,13 @@
 #![allow(clippy::disallowed_methods)]
 #![forbid(unsafe_code)]
 
-use std::sync::atomic::Ordering::SeqCst;
-use std::sync::atomic::{AtomicU64, fence};
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU64, fence};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::task::{Context, Poll};
 use std::time::Instant;
+
+use atomic_waker::AtomicWaker;
 
 use boundflow_core::runtime::{WaitHistory, block_with, park_on};
 use boundflow_core::timer::with_deadline;
@@ -60,6 +63,7 @@ impl BoundedChannel for Tokio {
             waits: WaitingSends::default(),
             send_waits: CachePadded::default(),
             recv_waits: CachePadded::default(),
+            close: CachePadded::default(),
         });
         (
             TokioSender {
@@ -82,6 +86,39 @@ struct TokioShared<T> {
     /// Whether blocked senders' retries end their waits, and the receiver's (see `WaitHistory`).
     send_waits: CachePadded<WaitHistory>,
     recv_waits: CachePadded<WaitHistory>,
+    /// A weak sender's close, for the receiver to carry out (read on every receive, written
+    /// once: a line of its own, apart from the senders' slow-path counts).
+    close: CachePadded<CloseRequest>,
+}
+
+/// A close asked for through a weak sender. Only tokio's receiver can close its channel, so the
+/// request has two halves: sends that start after it see it and fail with `Closed` at once,
+/// and the receiver, once it finds the queue empty (woken for that if it waits), calls tokio's
+/// `close`, after which it sees `Closed` when nothing is left in flight. A send racing the
+/// request, or already waiting inside tokio for room, may still be admitted, and is then
+/// received: the close that ends the channel is tokio's own, which is exact. Checked on the
+/// receiver's empty path only, so a receive that finds a message pays nothing.
+#[derive(Debug, Default)]
+struct CloseRequest {
+    requested: AtomicBool,
+    /// The waiting receive's waker.
+    receiver: AtomicWaker,
+}
+
+impl CloseRequest {
+    fn request(&self) {
+        // Pairs with the load after the receiver's registration: it sees the request, or this
+        // wake finds its waker.
+        self.requested.store(true, SeqCst);
+        self.receiver.wake();
+    }
+
+    /// Registers the waiting receive's waker; `true` if a request came meanwhile (the caller
+    /// honors it and polls again instead of waiting).
+    fn register(&self, waker: &std::task::Waker) -> bool {
+        self.receiver.register(waker);
+        self.requested.load(SeqCst)
+    }
 }
 
 /// Sends that wait inside tokio (`send_until`), counted as they start and as they end. tokio
@@ -175,8 +212,17 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         })
     }
 
+    /// Asks the receiver to close (see `CloseRequest`): always possible, so `true`.
+    fn close_weak(weak: &TokioWeakSender<T>) -> bool {
+        weak.shared.close.request();
+        true
+    }
+
     #[inline]
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        if self.shared.close.requested.load(Relaxed) {
+            return Err(TrySendError::Closed(msg));
+        }
         self.tx.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(msg) => TrySendError::Full(msg),
             mpsc::error::TrySendError::Closed(msg) => TrySendError::Closed(msg),
@@ -188,6 +234,9 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        if self.shared.close.requested.load(Relaxed) {
+            return Err(SendTimeoutError::Closed(msg));
+        }
         let _waiting = self.shared.waits.start();
         let Some(deadline) = deadline else {
             return self
@@ -242,7 +291,7 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     }
 
     fn is_closed(&self) -> bool {
-        self.tx.is_closed()
+        self.tx.is_closed() || self.shared.close.requested.load(SeqCst)
     }
 
     /// Permits in use, including those handed to sends still waiting: a new send cannot have
@@ -293,23 +342,59 @@ impl<T> Drop for TokioReceiver<T> {
     }
 }
 
-/// tokio's `try_recv`, in boundflow's error.
+/// tokio's `try_recv`, in boundflow's error; on an empty queue, a requested close is carried
+/// out first (so `Closed` once nothing is left in flight).
 #[inline(always)]
-fn try_recv_from<T>(rx: &mut mpsc::Receiver<T>) -> Result<T, TryRecvError> {
+fn try_recv_from<T>(rx: &mut mpsc::Receiver<T>, close: &CloseRequest) -> Result<T, TryRecvError> {
+    match rx.try_recv() {
+        Ok(msg) => Ok(msg),
+        Err(mpsc::error::TryRecvError::Disconnected) => Err(TryRecvError::Closed),
+        Err(mpsc::error::TryRecvError::Empty) => try_recv_when_empty(rx, close),
+    }
+}
+
+/// [`try_recv_from`] after an empty queue: `Empty`, unless a close was requested and not yet
+/// carried out (then closed, and tried again).
+#[cold]
+fn try_recv_when_empty<T>(
+    rx: &mut mpsc::Receiver<T>,
+    close: &CloseRequest,
+) -> Result<T, TryRecvError> {
+    if !close.requested.load(SeqCst) || rx.is_closed() {
+        return Err(TryRecvError::Empty);
+    }
+    rx.close();
     rx.try_recv().map_err(|err| match err {
         mpsc::error::TryRecvError::Empty => TryRecvError::Empty,
         mpsc::error::TryRecvError::Disconnected => TryRecvError::Closed,
     })
 }
 
+/// tokio's `poll_recv`, woken also by a close request (carried out before polling again).
+fn poll_recv_from<T>(
+    rx: &mut mpsc::Receiver<T>,
+    close: &CloseRequest,
+    cx: &mut Context<'_>,
+) -> Poll<Option<T>> {
+    match rx.poll_recv(cx) {
+        Poll::Pending if close.register(cx.waker()) => {
+            rx.close();
+            rx.poll_recv(cx)
+        }
+        polled => polled,
+    }
+}
+
 /// tokio's `recv`, until `deadline` if any.
 async fn recv_from_until<T>(
     rx: &mut mpsc::Receiver<T>,
+    close: &CloseRequest,
     deadline: Option<Instant>,
 ) -> Result<T, RecvTimeoutError> {
+    let recv = std::future::poll_fn(|cx| poll_recv_from(rx, close, cx));
     let received = match deadline {
-        None => rx.recv().await,
-        Some(deadline) => with_deadline(rx.recv(), deadline)
+        None => recv.await,
+        Some(deadline) => with_deadline(recv, deadline)
             .await
             .ok_or(RecvTimeoutError::Timeout)?,
     };
@@ -319,11 +404,11 @@ async fn recv_from_until<T>(
 impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
     #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        try_recv_from(&mut self.rx)
+        try_recv_from(&mut self.rx, &self.shared.close)
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        recv_from_until(&mut self.rx, deadline).await
+        recv_from_until(&mut self.rx, &self.shared.close, deadline).await
     }
 
     fn recv_blocking_until(
@@ -334,20 +419,21 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         if let Some(settled) = settle_recv(self.try_recv()) {
             return settled;
         }
-        // Disjoint borrows: the receiving end is the wait's state, the history stays shared.
+        // Disjoint borrows: the receiving end is the wait's state, the rest stays shared.
+        let close = &self.shared.close;
         block_with(
             strategy,
             &self.shared.recv_waits,
             &mut self.rx,
             deadline,
-            |rx| settle_recv(try_recv_from(rx)).ok_or(rx),
-            |rx| park_on(recv_from_until(rx, deadline)),
+            |rx| settle_recv(try_recv_from(rx, close)).ok_or(rx),
+            |rx| park_on(recv_from_until(rx, close, deadline)),
         )
         .unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        self.rx.poll_recv(cx)
+        poll_recv_from(&mut self.rx, &self.shared.close, cx)
     }
 
     fn close(&mut self) {
@@ -355,7 +441,7 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
     }
 
     fn is_closed(&self) -> bool {
-        self.rx.is_closed()
+        self.rx.is_closed() || self.shared.close.requested.load(SeqCst)
     }
 
     fn len(&self) -> usize {

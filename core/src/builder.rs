@@ -6,7 +6,7 @@ use crate::capacity::{Capacity, DEFAULT_MAX_CAPACITY};
 use crate::channel::BoundedChannel;
 use crate::channel::RawSender;
 use crate::error::BuildError;
-use crate::observer::{ChannelInfo, Observer, Observers};
+use crate::observer::{ChannelInfo, Observer, Observers, next_channel_id};
 use crate::policy::{OverflowPolicy, WaitStrategy};
 use crate::receiver::Receiver;
 use crate::sender::Sender;
@@ -105,6 +105,7 @@ impl<B: BoundedChannel> ChannelBuilder<B> {
             name: self.name,
             backend: self.backend.name(),
             capacity: capacity.get(),
+            id: next_channel_id(),
         };
         let shared = Arc::new(Shared::new(
             info,

@@ -80,8 +80,9 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
 
     /// Closes the channel through a weak sender, as the receiver's `close` would (later sends
     /// fail with `Closed(msg)`, the receiver drains what is queued), if the backend can close
-    /// from the sending side; `false` if it cannot (tokio: its channel closes only from the
-    /// receiver or when every sender has gone). The default cannot.
+    /// from the sending side; `false` if it cannot. The default cannot. A backend may finish the
+    /// close when its receiver finds the queue empty, waking a receive that waits (tokio, whose
+    /// channel closes only from its receiver: sends already waiting for room may complete).
     fn close_weak(weak: &Self::Weak) -> bool {
         let _ = weak;
         false

@@ -408,3 +408,30 @@ fn loom_a_push_in_flight_at_close_wakes_the_receiver_waiting_for_it() {
         drop(tx);
     });
 }
+
+/// A weak sender's upgrade racing the last sender's drop, the receiver already gone: once the
+/// channel reads gone its counters are final (the watcher reports and forgets it), so an
+/// upgrade after that must fail, and a sender it returns keeps the channel from reading gone.
+#[test]
+fn loom_an_upgrade_never_revives_a_gone_channel() {
+    crate::barrier::loom_modes::model(|| {
+        let (tx, rx) = channel(1, OverflowPolicy::Block);
+        let weak = tx.downgrade();
+        let handle = tx.handle();
+        drop(rx);
+        let dropper = loom::thread::spawn(move || drop(tx));
+        let was_gone = handle.is_gone();
+        let upgraded = weak.upgrade();
+        if upgraded.is_some() {
+            assert!(!was_gone, "an upgrade revived a channel that had read gone");
+            assert!(
+                !handle.is_gone(),
+                "the channel read gone while a sender existed"
+            );
+        }
+        drop(upgraded);
+        dropper.join().unwrap();
+        assert!(handle.is_gone());
+        assert!(weak.upgrade().is_none());
+    });
+}

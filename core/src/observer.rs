@@ -16,6 +16,7 @@ pub struct ChannelInfo {
     pub(crate) name: Arc<str>,
     pub(crate) backend: &'static str,
     pub(crate) capacity: usize,
+    pub(crate) id: u64,
 }
 
 impl ChannelInfo {
@@ -38,6 +39,19 @@ impl ChannelInfo {
     pub fn capacity(&self) -> usize {
         self.capacity
     }
+
+    /// A number no other channel of this process has: a channel opened again under the same
+    /// name (once the first has gone) has another, so per-channel state kept by name can tell
+    /// the two apart.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+}
+
+/// The next [`ChannelInfo::id`].
+pub(crate) fn next_channel_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// The subsystem of a channel name: its first `.`-separated segment (the whole name if it has
@@ -58,7 +72,8 @@ pub fn subsystem(name: &str) -> &str {
 /// Methods run on the thread that hit the event — a sender's, or the watcher's for
 /// saturation — and should be quick: a blocked sender waits for them. The watcher calls
 /// `on_saturation` while it holds its list of channels, so an observer must not call back into
-/// that watcher (`watch`, `tick_now`; nor a registry's `open`, which watches).
+/// that watcher (`watch`, `tick_now`; nor a registry's `open`, which watches). Reading a
+/// registry from an observer (its snapshot, a sender) is fine.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};

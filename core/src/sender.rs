@@ -427,8 +427,11 @@ impl<T: Send + 'static, B: BoundedChannel> WeakSender<T, B> {
     /// A `Sender` of the channel, if a `Sender` still exists.
     pub fn upgrade(&self) -> Option<Sender<T, B>> {
         let raw = B::Sender::<T>::upgrade(&self.raw)?;
-        self.shared.senders.fetch_add(1, Relaxed);
-        self.shared.endpoint_added();
+        // The backend's sender may outlive the wrapper's last one by the end of its drop; the
+        // wrapper's counts decide (and `raw` is dropped again if they say gone).
+        if !self.shared.sender_revived() {
+            return None;
+        }
         Some(Sender {
             raw,
             shared: Arc::clone(&self.shared),
@@ -442,8 +445,10 @@ impl<T: Send + 'static, B: BoundedChannel> WeakSender<T, B> {
 
     /// Closes the channel as the receiver's `close` would — later sends fail with
     /// `Closed(msg)`, blocked senders wake, the receiver drains what is queued and then sees
-    /// `Closed` — if the backend can close from the sending side: `false` if it cannot (tokio,
-    /// whose channel closes from its receiver or when every sender has gone).
+    /// `Closed` — if the backend can close from the sending side: `false` if it cannot. Every
+    /// backend boundflow has can. On tokio, whose channel closes only from its receiver, new
+    /// sends fail at once; sends already waiting for room may still complete, and are received
+    /// before the receiver sees `Closed`.
     pub fn close(&self) -> bool {
         B::Sender::<T>::close_weak(&self.raw)
     }

@@ -82,6 +82,21 @@ impl Shared {
         self.live_endpoints.fetch_add(1, Relaxed);
     }
 
+    /// A weak sender's upgrade: one more sender — if a sender still exists, and so the
+    /// channel is not gone. Never from zero: once the last sender went (its drop counted what
+    /// was left) or every endpoint went (the counters are final, the watcher may have said so),
+    /// an upgrade racing that drop must fail, not revive the channel.
+    pub(crate) fn sender_revived(&self) -> bool {
+        if !increment_unless_zero(&self.live_endpoints) {
+            return false;
+        }
+        if !increment_unless_zero(&self.senders) {
+            self.endpoint_gone();
+            return false;
+        }
+        true
+    }
+
     /// The last thing an endpoint's drop does.
     pub(crate) fn endpoint_gone(&self) {
         self.live_endpoints.fetch_sub(1, Release);
@@ -241,4 +256,11 @@ impl Shared {
 /// `now + wait`, or `None` (wait forever) if that is beyond what `Instant` can hold.
 pub(crate) fn deadline_after(wait: Duration) -> Option<Instant> {
     Instant::now().checked_add(wait)
+}
+
+/// Adds one to `count` unless it is zero; whether it did.
+fn increment_unless_zero(count: &AtomicUsize) -> bool {
+    count
+        .fetch_update(Acquire, Relaxed, |n| (n != 0).then(|| n + 1))
+        .is_ok()
 }

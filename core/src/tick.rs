@@ -371,15 +371,16 @@ impl Watcher {
         let handle = thread::Builder::new()
             .name("boundflow-tick".to_owned())
             .spawn(move || {
-                let mut next = Instant::now() + inner.interval;
+                // `None`: an interval too long for the clock to reach, so no tick comes.
+                let mut next = Instant::now().checked_add(inner.interval);
                 while signal.wait_until(next) {
                     let _ = catch_unwind(AssertUnwindSafe(|| inner.tick()));
                     let now = Instant::now();
-                    next += inner.interval;
-                    if next <= now {
+                    next = next
+                        .and_then(|next| next.checked_add(inner.interval))
                         // Ticks were missed (a slow publisher, a suspended machine): no burst.
-                        next = now + inner.interval;
-                    }
+                        .filter(|next| *next > now)
+                        .or_else(|| now.checked_add(inner.interval));
                 }
             })?;
         Ok(TickThread {
@@ -392,7 +393,11 @@ impl Watcher {
     /// finishes: drop it to stop (between ticks, so nothing is left half done).
     pub async fn run(&self) {
         loop {
-            timer::sleep_until(Instant::now() + self.inner.interval).await;
+            match Instant::now().checked_add(self.inner.interval) {
+                Some(next) => timer::sleep_until(next).await,
+                // An interval too long for the clock to reach: no tick comes.
+                None => std::future::pending().await,
+            }
             self.inner.tick();
         }
     }
@@ -555,22 +560,29 @@ struct Stop {
 }
 
 impl Stop {
-    /// Waits until `deadline`; `false` if told to stop first.
-    fn wait_until(&self, deadline: Instant) -> bool {
+    /// Waits until `deadline` (`None`: until told to stop); `false` if told to stop first.
+    fn wait_until(&self, deadline: Option<Instant>) -> bool {
         let mut stopped = lock(&self.stopped);
         loop {
             if *stopped {
                 return false;
             }
-            let now = Instant::now();
-            if now >= deadline {
-                return true;
-            }
-            stopped = self
-                .changed
-                .wait_timeout(stopped, deadline - now)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            stopped = match deadline {
+                None => self
+                    .changed
+                    .wait(stopped)
+                    .unwrap_or_else(PoisonError::into_inner),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        return true;
+                    }
+                    self.changed
+                        .wait_timeout(stopped, deadline - now)
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .0
+                }
+            };
         }
     }
 }
@@ -578,4 +590,22 @@ impl Stop {
 /// Locks, going on through poisoning: a panicking publisher leaves nothing half-written here.
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(all(test, not(boundflow_loom)))]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// An interval longer than the clock can count (config accepts up to `i64::MAX` seconds)
+    /// means no tick, not a tick thread that dies on its first line.
+    #[test]
+    fn an_interval_past_the_clock_ticks_never_and_stops_cleanly() {
+        let watcher = Watcher::new(Duration::MAX).unwrap();
+        let mut thread = watcher.spawn_thread().unwrap();
+        *lock(&thread.stop.stopped) = true;
+        thread.stop.changed.notify_all();
+        let handle = thread.handle.take().unwrap();
+        assert!(handle.join().is_ok(), "the tick thread panicked");
+    }
 }
