@@ -31,6 +31,7 @@ mod handles;
 mod hazard;
 mod status;
 
+use std::collections::VecDeque;
 use std::ffi::{CStr, c_char};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
@@ -64,7 +65,7 @@ struct RegistryEntry {
 /// Both ends of a channel the FFI layer opened.
 struct Opened {
     tx: Sender<Box<[u8]>>,
-    rx: Arc<Mutex<Receiver<Box<[u8]>>>>,
+    rx: Arc<SharedReceiver>,
 }
 
 struct SenderEntry {
@@ -73,11 +74,30 @@ struct SenderEntry {
     _opened: Option<Arc<Opened>>,
 }
 
+/// A channel's one receiver, shared by every receiver handle on it (and by its [`Opened`]).
+struct SharedReceiver {
+    /// Held by a receiving call for its whole wait, so nothing that must not wait takes it.
+    rx: Mutex<Receiver<Box<[u8]>>>,
+    /// Messages taken from the channel that did not fit the buffer of the call that took them.
+    /// They belong to the receiver, not to a handle: the next receive on any handle returns
+    /// them before anything queued, freeing one handle does not drop them, and `CLOSED` is
+    /// only reported once they are gone. Only a call holding `rx` adds here, and only after
+    /// finding this empty, so it holds at most one message; a queue all the same, so that no
+    /// change of those rules can overwrite one. Never held while waiting.
+    pending: Mutex<VecDeque<Box<[u8]>>>,
+}
+
+impl SharedReceiver {
+    fn new(rx: Receiver<Box<[u8]>>) -> Arc<Self> {
+        Arc::new(SharedReceiver {
+            rx: Mutex::new(rx),
+            pending: Mutex::new(VecDeque::new()),
+        })
+    }
+}
+
 struct ReceiverEntry {
-    rx: Arc<Mutex<Receiver<Box<[u8]>>>>,
-    /// A message that did not fit the caller's buffer: the next receive on this handle
-    /// returns it (or `BUFFER_TOO_SMALL` again).
-    pending: Mutex<Option<Box<[u8]>>>,
+    shared: Arc<SharedReceiver>,
     _opened: Option<Arc<Opened>>,
 }
 
@@ -172,8 +192,7 @@ pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u6
 pub fn adopt_receiver(rx: Receiver<Box<[u8]>>) -> Result<u64, i32> {
     adopt(|| {
         Ok(Entry::Receiver(ReceiverEntry {
-            rx: Arc::new(Mutex::new(rx)),
-            pending: Mutex::new(None),
+            shared: SharedReceiver::new(rx),
             _opened: None,
         }))
     })
@@ -286,7 +305,7 @@ fn opened(registry: u64, name: &str) -> Result<Arc<Opened>, Failure> {
         .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
     let live = Arc::new(Opened {
         tx,
-        rx: Arc::new(Mutex::new(rx)),
+        rx: SharedReceiver::new(rx),
     });
     opened.insert(name.to_owned(), Arc::downgrade(&live));
     Ok(live)
@@ -321,8 +340,8 @@ pub unsafe extern "C" fn boundflow_sender_open(
 }
 
 /// Opens a receiver handle on the registry's channel `channel` (several handles, on several
-/// threads, share its one receiver; a message too big for a caller's buffer waits on the
-/// handle that received it).
+/// threads, share its one receiver; a message too big for a caller's buffer stays pending on
+/// that receiver, for the next receive on any of its handles).
 ///
 /// # Safety
 /// `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -337,8 +356,7 @@ pub unsafe extern "C" fn boundflow_receiver_open(
         let name = unsafe { text(channel, "channel") }?;
         let opened = opened(registry, name)?;
         let handle = new_handle(Entry::Receiver(ReceiverEntry {
-            rx: Arc::clone(&opened.rx),
-            pending: Mutex::new(None),
+            shared: Arc::clone(&opened.rx),
             _opened: Some(opened),
         }))?;
         // SAFETY: the caller's promise.
@@ -351,6 +369,12 @@ pub unsafe extern "C" fn boundflow_receiver_open(
 /// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first: this
 /// waits for it (up to that call's own timeout), so release your interpreter lock around it,
 /// and close a receiver another thread may be waiting on before freeing its handle.
+///
+/// A channel's receiver, with a message kept after `BOUNDFLOW_BUFFER_TOO_SMALL`, lives while
+/// any handle on it does (on a registry's channel: any sender or receiver handle; an adopted
+/// receiver: its one handle), so freeing one receiver handle loses nothing. When the receiver
+/// goes, what is queued is counted in `discarded_at_close`; a kept message is dropped with it
+/// and stays counted in `received` only (the channel counts it taken when the FFI took it).
 #[unsafe(no_mangle)]
 pub extern "C" fn boundflow_handle_free(handle: u64) -> i32 {
     guard(|| HANDLES.remove(handle).map(|_| BOUNDFLOW_OK))
@@ -472,75 +496,134 @@ fn with_receiver(handle: u64, f: impl FnOnce(&ReceiverEntry) -> Outcome) -> Outc
     })
 }
 
-impl ReceiverEntry {
+/// What a receive got for a buffer of a given capacity.
+enum Got {
+    /// A message that fits: the caller's now.
+    Message(Box<[u8]>),
+    /// A message of this many bytes that does not fit: pending on the receiver (nothing was
+    /// taken).
+    TooBig(usize),
+}
+
+impl SharedReceiver {
+    /// The first pending message if it fits `capacity` (taken), or its size (left pending). A
+    /// pending message leaves the queue only to be delivered, so a receive that then finds the
+    /// channel closed and this empty can report `CLOSED` knowing nothing is left anywhere.
+    fn take_pending(&self, capacity: usize) -> Option<Got> {
+        let mut pending = self.pending.lock();
+        let needed = pending.front()?.len();
+        if needed > capacity {
+            return Some(Got::TooBig(needed));
+        }
+        pending.pop_front().map(Got::Message)
+    }
+
     /// Starts one call's receiving, with the call's deadline.
     fn receiving(&self, deadline: Instant) -> Receiving<'_> {
         Receiving {
-            entry: self,
+            shared: self,
             rx: None,
             deadline,
         }
     }
 
-    /// The shared receiver, locked within the call's deadline.
+    /// The shared receiver, locked within the deadline.
     fn lock_until(
         &self,
         deadline: Instant,
     ) -> Result<parking_lot::MutexGuard<'_, Receiver<Box<[u8]>>>, Failure> {
-        self.rx.try_lock_until(deadline).ok_or_else(|| {
-            Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                "other threads held this receiver until the deadline",
-            )
-        })
+        self.rx.try_lock_until(deadline).ok_or_else(lock_timeout)
     }
+}
+
+fn lock_timeout() -> Failure {
+    Failure::new(
+        BOUNDFLOW_TIMEOUT,
+        "other threads held this receiver until the deadline",
+    )
 }
 
 /// One call's receives. The shared receiver is locked at the call's first receive from the
 /// channel and held until the call ends, so a `recv_many` batch takes that lock once, not per
 /// message (measured: two locks a message made `recv_many` 2.4x a Rust `try_recv` loop).
 struct Receiving<'a> {
-    entry: &'a ReceiverEntry,
+    shared: &'a SharedReceiver,
     rx: Option<parking_lot::MutexGuard<'a, Receiver<Box<[u8]>>>>,
     deadline: Instant,
 }
 
 impl Receiving<'_> {
-    /// The next message: the pending one (looked for until the channel is first touched),
-    /// else one received within the deadline; `may_wait` says whether this may wait.
-    fn next(&mut self, may_wait: bool) -> Result<Option<Box<[u8]>>, Failure> {
+    /// The next message for a buffer of `capacity` bytes: a pending one first, else one from
+    /// the channel. `may_wait`: wait until the deadline for the receiver's lock and for a
+    /// message; otherwise wait for neither (`Ok(None)` if the lock is busy or nothing is
+    /// queued), as a batch does once it has a message.
+    fn next(&mut self, capacity: usize, may_wait: bool) -> Result<Option<Got>, Failure> {
         let rx = match &mut self.rx {
+            // Holding the lock: pending was found empty when it was taken, and only this
+            // call can have added to it since (after which it stops).
             Some(rx) => rx,
             None => {
-                if let Some(msg) = self.entry.pending.lock().take() {
-                    return Ok(Some(msg));
+                // Checked before the lock, so a kept message does not wait behind another
+                // thread's receive, and again after it: a call may have kept one meanwhile.
+                if let Some(got) = self.shared.take_pending(capacity) {
+                    return Ok(Some(got));
                 }
-                self.rx.insert(self.entry.lock_until(self.deadline)?)
+                let rx = if may_wait {
+                    match self.shared.lock_until(self.deadline) {
+                        Ok(rx) => rx,
+                        // One kept while we waited, by a call that has let go since.
+                        Err(failure) => {
+                            return self
+                                .shared
+                                .take_pending(capacity)
+                                .map_or(Err(failure), |got| Ok(Some(got)));
+                        }
+                    }
+                } else {
+                    match self.shared.rx.try_lock() {
+                        Some(rx) => rx,
+                        None => return Ok(None),
+                    }
+                };
+                let rx = self.rx.insert(rx);
+                if let Some(got) = self.shared.take_pending(capacity) {
+                    return Ok(Some(got));
+                }
+                rx
             }
         };
-        if !may_wait {
-            return match rx.try_recv() {
-                Ok(msg) => Ok(Some(msg)),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => Ok(None),
-            };
+        let msg = if may_wait {
+            match rx.recv_timeout_blocking(self.deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(Failure::new(
+                        BOUNDFLOW_TIMEOUT,
+                        "nothing arrived before the deadline",
+                    ));
+                }
+                // Final: the channel is drained, and pending is empty (see above).
+                Err(RecvTimeoutError::Closed) => {
+                    return Err(Failure::new(
+                        BOUNDFLOW_CLOSED,
+                        "the channel is closed and drained",
+                    ));
+                }
+                Err(RecvTimeoutError::WouldDeadlock) => return Err(would_deadlock()),
+            }
+        } else {
+            match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return Ok(None),
+            }
+        };
+        if msg.len() > capacity {
+            let needed = msg.len();
+            // Kept while this call still holds the lock, so the next holder finds it.
+            self.shared.pending.lock().push_back(msg);
+            return Ok(Some(Got::TooBig(needed)));
         }
-        match rx.recv_timeout_blocking(self.deadline.saturating_duration_since(Instant::now())) {
-            Ok(msg) => Ok(Some(msg)),
-            Err(RecvTimeoutError::Timeout) => Err(Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                "nothing arrived before the deadline",
-            )),
-            Err(RecvTimeoutError::Closed) => Err(Failure::new(
-                BOUNDFLOW_CLOSED,
-                "the channel is closed and drained",
-            )),
-            Err(RecvTimeoutError::WouldDeadlock) => Err(would_deadlock()),
-        }
-    }
-
-    /// Keeps a message that did not fit: the handle's next receive returns it first.
-    fn keep(&self, msg: Box<[u8]>) {
-        *self.entry.pending.lock() = Some(msg);
+        Ok(Some(Got::Message(msg)))
     }
 }
 
@@ -555,7 +638,8 @@ fn too_small(needed: usize, capacity: usize) -> Failure {
 
 /// Receives one message into `buf` (`capacity` bytes), waiting at most `timeout_ms`; writes its
 /// length to `out_len`. `BOUNDFLOW_BUFFER_TOO_SMALL`: `out_len` is the size needed and the
-/// message is kept for this handle's next receive. Several threads may share a receiver handle.
+/// message stays pending on the channel's receiver: the next receive on any of its handles
+/// gets it before anything else. Several threads may share a receiver handle.
 ///
 /// # Safety
 /// `buf` is valid for `capacity` bytes of writes; `out_len` for a write.
@@ -573,27 +657,33 @@ pub unsafe extern "C" fn boundflow_recv_timeout(
         }
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let mut receiving = receiver.receiving(deadline);
-            let Some(msg) = receiving.next(true)? else {
-                return Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived"));
-            };
-            // SAFETY: `out_len` is valid for a write.
-            unsafe { out_len.write(msg.len()) };
-            if msg.len() > capacity {
-                let needed = msg.len();
-                receiving.keep(msg);
-                return Err(too_small(needed, capacity));
+            let mut receiving = receiver.shared.receiving(deadline);
+            match receiving.next(capacity, true)? {
+                Some(Got::Message(msg)) => {
+                    // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our
+                    // box; `out_len` is valid for a write.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len());
+                        out_len.write(msg.len());
+                    }
+                    Ok(BOUNDFLOW_OK)
+                }
+                Some(Got::TooBig(needed)) => {
+                    // SAFETY: `out_len` is valid for a write.
+                    unsafe { out_len.write(needed) };
+                    Err(too_small(needed, capacity))
+                }
+                // A waiting `next` has a message or an error.
+                None => Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived")),
             }
-            // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our box.
-            unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len()) };
-            Ok(BOUNDFLOW_OK)
         })
     })
 }
 
 /// Receives up to `count` messages into `bufs`, waiting at most `timeout_ms` for the first and
-/// not at all for the rest; writes how many arrived to `out_received` and each one's length to
-/// its buffer's `len`. It stops at the first message that does not fit its buffer and keeps it:
+/// not at all for the rest (neither for a message nor for another thread's receive to end);
+/// writes how many arrived to `out_received` and each one's length to its buffer's `len`. It
+/// stops at the first message that does not fit its buffer and leaves it pending:
 /// `BOUNDFLOW_OK` with the messages before it, and the next call returns
 /// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`.
 ///
@@ -619,36 +709,32 @@ pub unsafe extern "C" fn boundflow_recv_many(
         }
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let mut receiving = receiver.receiving(deadline);
+            let mut receiving = receiver.shared.receiving(deadline);
             let mut received = 0;
             let outcome: Outcome = loop {
-                if received == bufs.len() {
+                let Some(buf) = bufs.get_mut(received) else {
                     break Ok(BOUNDFLOW_OK);
-                }
-                let msg = match receiving.next(received == 0) {
-                    Ok(Some(msg)) => msg,
-                    Ok(None) => break Ok(BOUNDFLOW_OK),
-                    Err(failure) if received > 0 => {
-                        let _ = failure;
-                        break Ok(BOUNDFLOW_OK);
-                    }
-                    Err(failure) => break Err(failure),
                 };
-                let buf = &mut bufs[received];
-                buf.len = msg.len();
-                if msg.len() > buf.capacity {
-                    let needed = msg.len();
-                    let capacity = buf.capacity;
-                    receiving.keep(msg);
-                    break if received == 0 {
-                        Err(too_small(needed, capacity))
-                    } else {
-                        Ok(BOUNDFLOW_OK)
-                    };
+                // Only the first may wait; the others never fail, they find nothing.
+                match receiving.next(buf.capacity, received == 0) {
+                    Ok(Some(Got::Message(msg))) => {
+                        // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's
+                        // promise.
+                        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
+                        buf.len = msg.len();
+                        received += 1;
+                    }
+                    Ok(Some(Got::TooBig(needed))) => {
+                        buf.len = needed;
+                        break if received == 0 {
+                            Err(too_small(needed, buf.capacity))
+                        } else {
+                            Ok(BOUNDFLOW_OK)
+                        };
+                    }
+                    Ok(None) => break Ok(BOUNDFLOW_OK),
+                    Err(failure) => break Err(failure),
                 }
-                // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's promise.
-                unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
-                received += 1;
             };
             // SAFETY: the caller's promise.
             unsafe { out_received.write(received) };
@@ -665,7 +751,7 @@ pub extern "C" fn boundflow_receiver_close(handle: u64, timeout_ms: u32) -> i32 
     guard(|| {
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let mut rx = receiver.lock_until(deadline)?;
+            let mut rx = receiver.shared.lock_until(deadline)?;
             rx.close();
             Ok(BOUNDFLOW_OK)
         })
@@ -690,7 +776,7 @@ pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) 
         let entry = HANDLES.get(handle)?;
         let stats = match &*entry {
             Entry::Sender(sender) => sender.tx.stats(),
-            Entry::Receiver(receiver) => receiver.rx.lock().stats(),
+            Entry::Receiver(receiver) => receiver.shared.rx.lock().stats(),
             Entry::Registry(_) => {
                 return Err(Failure::new(
                     BOUNDFLOW_INVALID_HANDLE,
