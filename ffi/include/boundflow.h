@@ -216,7 +216,8 @@ int32_t boundflow_recv_many(uint64_t handle,
 // `BOUNDFLOW_CLOSED`. The shared receiver's lock is taken within `timeout_ms`.
 int32_t boundflow_receiver_close(uint64_t handle, uint32_t timeout_ms);
 
-// The counters of the channel a sender or receiver handle is on. Set `out->size` first.
+// The counters of the channel a sender or receiver handle is on. Set `out->size` first. Never
+// waits: not even for another thread's receive on the channel.
 //
 // # Safety
 // `out` is valid for reading its `size` field and writing `size` bytes.

@@ -38,8 +38,8 @@ use std::time::{Duration, Instant};
 
 use boundflow::config::Loader;
 use boundflow::{
-    Receiver, RecvTimeoutError, Registry, RegistryError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError,
+    ChannelHandle, Receiver, RecvTimeoutError, Registry, RegistryError, SendTimeoutError, Sender,
+    TryRecvError, TrySendError,
 };
 use parking_lot::Mutex;
 
@@ -85,11 +85,15 @@ struct SharedReceiver {
     /// finding this empty, so it holds at most one message; a queue all the same, so that no
     /// change of those rules can overwrite one. Never held while waiting.
     pending: Mutex<VecDeque<Box<[u8]>>>,
+    /// The channel's counters, read without `rx`: `boundflow_stats` takes no timeout, so it
+    /// must not wait behind a receive.
+    channel: ChannelHandle,
 }
 
 impl SharedReceiver {
     fn new(rx: Receiver<Box<[u8]>>) -> Arc<Self> {
         Arc::new(SharedReceiver {
+            channel: rx.handle(),
             rx: Mutex::new(rx),
             pending: Mutex::new(VecDeque::new()),
         })
@@ -758,7 +762,8 @@ pub extern "C" fn boundflow_receiver_close(handle: u64, timeout_ms: u32) -> i32 
     })
 }
 
-/// The counters of the channel a sender or receiver handle is on. Set `out->size` first.
+/// The counters of the channel a sender or receiver handle is on. Set `out->size` first. Never
+/// waits: not even for another thread's receive on the channel.
 ///
 /// # Safety
 /// `out` is valid for reading its `size` field and writing `size` bytes.
@@ -776,7 +781,7 @@ pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) 
         let entry = HANDLES.get(handle)?;
         let stats = match &*entry {
             Entry::Sender(sender) => sender.tx.stats(),
-            Entry::Receiver(receiver) => receiver.shared.rx.lock().stats(),
+            Entry::Receiver(receiver) => receiver.shared.channel.stats(),
             Entry::Registry(_) => {
                 return Err(Failure::new(
                     BOUNDFLOW_INVALID_HANDLE,
@@ -814,4 +819,90 @@ pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) 
         }
         Ok(BOUNDFLOW_OK)
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::ffi::CString;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A registry on the `test` presets, with a sender and a receiver handle on `channel`.
+    fn open(channel: &str) -> [u64; 3] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/presets");
+        let dir = CString::new(dir.to_str().unwrap()).unwrap();
+        let (env, name) = (c"test", CString::new(channel).unwrap());
+        let [mut registry, mut tx, mut rx] = [0; 3];
+        // SAFETY: valid strings and out-pointers.
+        unsafe {
+            assert_eq!(
+                boundflow_registry_open(dir.as_ptr(), env.as_ptr(), &mut registry),
+                BOUNDFLOW_OK
+            );
+            assert_eq!(
+                boundflow_sender_open(registry, name.as_ptr(), 64, &mut tx),
+                BOUNDFLOW_OK
+            );
+            assert_eq!(
+                boundflow_receiver_open(registry, name.as_ptr(), &mut rx),
+                BOUNDFLOW_OK
+            );
+        }
+        [registry, tx, rx]
+    }
+
+    /// `recv_many` whose first message is a kept one must not then wait for the receiver's
+    /// lock (held here as another thread's long receive would hold it): before, it waited
+    /// until its deadline with the message in hand.
+    #[test]
+    fn a_batch_with_a_message_in_hand_does_not_wait_for_the_receivers_lock() {
+        let [registry, tx, rx] = open("worker.step_processor.result");
+        let mut small = [0u8; 4];
+        let mut len = 0;
+        // SAFETY: valid buffers.
+        unsafe {
+            assert_eq!(
+                boundflow_try_send(tx, b"BIG-MESSAGE".as_ptr(), 11),
+                BOUNDFLOW_OK
+            );
+            assert_eq!(boundflow_try_send(tx, b"queued".as_ptr(), 6), BOUNDFLOW_OK);
+            assert_eq!(
+                boundflow_recv_timeout(rx, small.as_mut_ptr(), 4, &mut len, 100),
+                BOUNDFLOW_BUFFER_TOO_SMALL
+            );
+        }
+        let mut storage = [[0u8; 64]; 2];
+        let mut bufs = storage.each_mut().map(|s| BoundflowBuffer {
+            data: s.as_mut_ptr(),
+            capacity: 64,
+            len: 0,
+        });
+        let mut received = 0;
+        HANDLES
+            .with(rx, |entry| {
+                let Entry::Receiver(receiver) = entry else {
+                    panic!("a receiver handle");
+                };
+                let _held = receiver.shared.rx.lock();
+                let started = Instant::now();
+                // SAFETY: two buffers of 64 bytes.
+                let status =
+                    unsafe { boundflow_recv_many(rx, bufs.as_mut_ptr(), 2, &mut received, 2000) };
+                let took = started.elapsed();
+                assert_eq!((status, received), (BOUNDFLOW_OK, 1), "the kept message");
+                assert!(took < Duration::from_millis(500), "waited {took:?}");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(&storage[0][..bufs[0].len], b"BIG-MESSAGE");
+        // SAFETY: two buffers of 64 bytes (`storage` was only read since).
+        let status = unsafe { boundflow_recv_many(rx, bufs.as_mut_ptr(), 2, &mut received, 100) };
+        assert_eq!((status, received), (BOUNDFLOW_OK, 1));
+        assert_eq!(&storage[0][..bufs[0].len], b"queued");
+        for handle in [tx, rx, registry] {
+            assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
+        }
+    }
 }

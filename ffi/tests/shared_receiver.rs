@@ -194,6 +194,31 @@ fn a_kept_message_is_delivered_before_any_handle_reports_closed() {
     free(&[tx, b, c, registry]);
 }
 
+/// `boundflow_stats` takes no timeout, so it must not wait for the receiver's lock, which a
+/// receive holds for its whole wait. Before, it returned only when that receive ended.
+#[test]
+fn stats_do_not_wait_for_a_receive_in_progress() {
+    const CHANNEL: &str = "worker.step_processor.execution_request";
+    let registry = registry();
+    let tx = sender(registry, CHANNEL, 64);
+    let (waiting, other) = (receiver(registry, CHANNEL), receiver(registry, CHANNEL));
+    send(tx, b"one");
+    assert_eq!(recv(waiting, 64, 100).0, BOUNDFLOW_OK);
+    let receive = thread::spawn(move || recv(waiting, 64, 2000));
+    // The receive is waiting, holding the receiver.
+    thread::sleep(Duration::from_millis(200));
+    for handle in [other, waiting] {
+        let started = Instant::now();
+        let stats = stats(handle);
+        let took = started.elapsed();
+        assert!(took < Duration::from_millis(500), "stats waited {took:?}");
+        assert_eq!((stats.sent, stats.received, stats.depth), (1, 1, 0));
+    }
+    assert!(!receive.is_finished(), "the receive was still waiting");
+    assert_eq!(receive.join().unwrap().0, BOUNDFLOW_TIMEOUT);
+    free(&[tx, waiting, other, registry]);
+}
+
 /// A small xorshift: the stress test's choices, reproducible per thread.
 struct Rng(u64);
 
