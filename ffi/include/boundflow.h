@@ -134,7 +134,7 @@ extern "C" {
 int32_t boundflow_registry_open(const char *config_dir, const char *environment, uint64_t *out);
 
 // Opens a sender handle on the registry's channel `channel`, for messages of at most
-// `max_message_size` bytes.
+// `max_message_size` bytes (1 to `PTRDIFF_MAX`, else `BOUNDFLOW_INVALID_ARGUMENT`).
 //
 // # Safety
 // `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -200,7 +200,8 @@ int32_t boundflow_recv_timeout(uint64_t handle,
 // writes how many arrived to `out_received` and each one's length to its buffer's `len`. It
 // stops at the first message that does not fit its buffer and leaves it pending:
 // `BOUNDFLOW_OK` with the messages before it, and the next call returns
-// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`.
+// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`. A `count` of 0, or of
+// more buffers than memory can hold, is `BOUNDFLOW_INVALID_ARGUMENT`.
 //
 // # Safety
 // `bufs` points to `count` buffers, each `data` valid for `capacity` bytes of writes;

@@ -166,10 +166,18 @@ fn invalid(what: impl Into<std::borrow::Cow<'static, str>>) -> Failure {
     Failure::new(BOUNDFLOW_INVALID_ARGUMENT, what)
 }
 
-/// A sender handle's `max_message_size`, checked.
+/// A sender handle's `max_message_size`, checked. At most `isize::MAX`: a longer message cannot
+/// exist, and a `len` past it would reach `slice::from_raw_parts`, whose check aborts the
+/// process (no unwinding, so `guard` cannot catch it).
 fn message_size(max: usize) -> Result<usize, Failure> {
     if max == 0 {
         return Err(invalid("max_message_size must be at least 1"));
+    }
+    if max > isize::MAX as usize {
+        return Err(invalid(format!(
+            "max_message_size {max} is over PTRDIFF_MAX ({}): no message can be that long",
+            isize::MAX
+        )));
     }
     Ok(max)
 }
@@ -178,7 +186,7 @@ fn message_size(max: usize) -> Result<usize, Failure> {
 /// longer than `max_message_size` are refused with `BOUNDFLOW_INVALID_ARGUMENT`.
 ///
 /// # Errors
-/// The status code (`BOUNDFLOW_INVALID_ARGUMENT` for a zero size).
+/// The status code (`BOUNDFLOW_INVALID_ARGUMENT` for a size of zero or over `isize::MAX`).
 pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u64, i32> {
     adopt(|| {
         Ok(Entry::Sender(SenderEntry {
@@ -230,17 +238,25 @@ unsafe fn text<'a>(text: *const c_char, what: &str) -> Result<&'a str, Failure> 
         .map_err(|_| invalid(format!("{what} is not UTF-8")))
 }
 
-/// Writes a handle to an out-pointer.
-///
-/// # Safety
-/// `out` is NULL or valid for a write.
-unsafe fn write_out<T>(out: *mut T, value: T) -> Result<(), Failure> {
-    if out.is_null() {
-        return Err(invalid("the out-pointer is NULL"));
+/// An out-pointer, checked before the call does anything: a call that made a handle and then
+/// found it could not write it would lose it. Misaligned is refused too: writing through it
+/// would reach `ptr::write`'s check, which aborts (no unwinding) in a debug build.
+#[inline]
+fn out_pointer<T>(out: *mut T, what: &'static str) -> Result<*mut T, Failure> {
+    if out.is_null() || !out.is_aligned() {
+        return Err(bad_pointer(out.is_null(), what));
     }
-    // SAFETY: non-NULL and valid for a write by the caller's promise.
-    unsafe { out.write(value) };
-    Ok(())
+    Ok(out)
+}
+
+#[cold]
+#[inline(never)]
+fn bad_pointer(null: bool, what: &str) -> Failure {
+    if null {
+        invalid(format!("{what} is NULL"))
+    } else {
+        invalid(format!("{what} is not aligned for its type"))
+    }
 }
 
 /// Loads the configuration in `config_dir` for `environment` (NULL: `BOUNDFLOW_ENV`, else the
@@ -257,6 +273,7 @@ pub unsafe extern "C" fn boundflow_registry_open(
     out: *mut u64,
 ) -> i32 {
     guard(|| {
+        let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promises above.
         let dir = unsafe { text(config_dir, "config_dir") }?;
         let mut loader = Loader::from_dir(dir).backends(boundflow::compiled_backends());
@@ -274,8 +291,8 @@ pub unsafe extern "C" fn boundflow_registry_open(
             registry,
             opened: Mutex::new(std::collections::HashMap::new()),
         })))?;
-        // SAFETY: the caller's promise.
-        unsafe { write_out(out, handle) }?;
+        // SAFETY: checked above, and valid for a write by the caller's promise.
+        unsafe { out.write(handle) };
         Ok(BOUNDFLOW_OK)
     })
 }
@@ -316,7 +333,7 @@ fn opened(registry: u64, name: &str) -> Result<Arc<Opened>, Failure> {
 }
 
 /// Opens a sender handle on the registry's channel `channel`, for messages of at most
-/// `max_message_size` bytes.
+/// `max_message_size` bytes (1 to `PTRDIFF_MAX`, else `BOUNDFLOW_INVALID_ARGUMENT`).
 ///
 /// # Safety
 /// `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -328,6 +345,7 @@ pub unsafe extern "C" fn boundflow_sender_open(
     out: *mut u64,
 ) -> i32 {
     guard(|| {
+        let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
         let max = message_size(max_message_size)?;
@@ -337,8 +355,8 @@ pub unsafe extern "C" fn boundflow_sender_open(
             max,
             _opened: Some(opened),
         }))?;
-        // SAFETY: the caller's promise.
-        unsafe { write_out(out, handle) }?;
+        // SAFETY: checked above, and valid for a write by the caller's promise.
+        unsafe { out.write(handle) };
         Ok(BOUNDFLOW_OK)
     })
 }
@@ -356,6 +374,7 @@ pub unsafe extern "C" fn boundflow_receiver_open(
     out: *mut u64,
 ) -> i32 {
     guard(|| {
+        let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
         let opened = opened(registry, name)?;
@@ -363,8 +382,8 @@ pub unsafe extern "C" fn boundflow_receiver_open(
             shared: Arc::clone(&opened.rx),
             _opened: Some(opened),
         }))?;
-        // SAFETY: the caller's promise.
-        unsafe { write_out(out, handle) }?;
+        // SAFETY: checked above, and valid for a write by the caller's promise.
+        unsafe { out.write(handle) };
         Ok(BOUNDFLOW_OK)
     })
 }
@@ -656,9 +675,10 @@ pub unsafe extern "C" fn boundflow_recv_timeout(
     timeout_ms: u32,
 ) -> i32 {
     guard(|| {
-        if buf.is_null() || out_len.is_null() {
-            return Err(invalid("buf or out_len is NULL"));
+        if buf.is_null() {
+            return Err(invalid("buf is NULL"));
         }
+        let out_len = out_pointer(out_len, "out_len")?;
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
             let mut receiving = receiver.shared.receiving(deadline);
@@ -689,7 +709,8 @@ pub unsafe extern "C" fn boundflow_recv_timeout(
 /// writes how many arrived to `out_received` and each one's length to its buffer's `len`. It
 /// stops at the first message that does not fit its buffer and leaves it pending:
 /// `BOUNDFLOW_OK` with the messages before it, and the next call returns
-/// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`.
+/// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`. A `count` of 0, or of
+/// more buffers than memory can hold, is `BOUNDFLOW_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `bufs` points to `count` buffers, each `data` valid for `capacity` bytes of writes;
@@ -703,10 +724,17 @@ pub unsafe extern "C" fn boundflow_recv_many(
     timeout_ms: u32,
 ) -> i32 {
     guard(|| {
-        if bufs.is_null() || out_received.is_null() || count == 0 {
-            return Err(invalid("bufs or out_received is NULL, or count is 0"));
+        let bufs = out_pointer(bufs, "bufs")?;
+        let out_received = out_pointer(out_received, "out_received")?;
+        // More cannot exist (and `from_raw_parts_mut` aborts on them): a C error value such as
+        // `(size_t)-1` passed as the count.
+        if count == 0 || count > isize::MAX as usize / std::mem::size_of::<BoundflowBuffer>() {
+            return Err(invalid(format!(
+                "count is {count}: give 1 to the number of buffers in bufs"
+            )));
         }
-        // SAFETY: `bufs` points to `count` buffers by the caller's promise.
+        // SAFETY: `bufs` points to `count` buffers by the caller's promise (non-NULL, aligned,
+        // and `count` of them fit in memory).
         let bufs = unsafe { std::slice::from_raw_parts_mut(bufs, count) };
         if bufs.iter().any(|b| b.data.is_null()) {
             return Err(invalid("a buffer's data is NULL"));
@@ -770,9 +798,9 @@ pub extern "C" fn boundflow_receiver_close(handle: u64, timeout_ms: u32) -> i32 
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is NULL"));
-        }
+        // Only the `size` field is read in place (the rest is copied as bytes): it is what must
+        // be aligned.
+        out_pointer(out.cast::<u32>(), "out")?;
         // SAFETY: the caller's promise: at least the `size` field is readable.
         let size = unsafe { std::ptr::addr_of!((*out).size).read() } as usize;
         if size < std::mem::size_of::<u32>() {
