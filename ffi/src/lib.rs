@@ -307,29 +307,37 @@ fn registry_status(err: &RegistryError) -> i32 {
     }
 }
 
-/// The channel `name` of the registry, opened by the FFI layer if no handle holds it yet.
-fn opened(registry: u64, name: &str) -> Result<Arc<Opened>, Failure> {
-    let entry = HANDLES.get(registry)?;
-    let Entry::Registry(registry) = &*entry else {
-        return Err(Failure::new(
+/// Runs `f` on the registry `handle` names, or `BOUNDFLOW_INVALID_HANDLE`. Like every call on
+/// a handle, inside `HANDLES.with`: a free of the registry waits until `f` is done, so no
+/// handle is made on a registry after its free returned.
+fn with_registry(handle: u64, f: impl FnOnce(&RegistryEntry) -> Outcome) -> Outcome {
+    HANDLES.with(handle, |entry| match entry {
+        Entry::Registry(registry) => f(registry),
+        _ => Err(Failure::new(
             BOUNDFLOW_INVALID_HANDLE,
             "not a registry handle",
-        ));
-    };
-    let mut opened = registry.opened.lock();
-    if let Some(live) = opened.get(name).and_then(Weak::upgrade) {
-        return Ok(live);
+        )),
+    })
+}
+
+impl RegistryEntry {
+    /// The channel `name`, opened by the FFI layer if no handle holds it yet.
+    fn opened(&self, name: &str) -> Result<Arc<Opened>, Failure> {
+        let mut opened = self.opened.lock();
+        if let Some(live) = opened.get(name).and_then(Weak::upgrade) {
+            return Ok(live);
+        }
+        let (tx, rx) = self
+            .registry
+            .open::<Box<[u8]>>(name)
+            .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
+        let live = Arc::new(Opened {
+            tx,
+            rx: SharedReceiver::new(rx),
+        });
+        opened.insert(name.to_owned(), Arc::downgrade(&live));
+        Ok(live)
     }
-    let (tx, rx) = registry
-        .registry
-        .open::<Box<[u8]>>(name)
-        .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
-    let live = Arc::new(Opened {
-        tx,
-        rx: SharedReceiver::new(rx),
-    });
-    opened.insert(name.to_owned(), Arc::downgrade(&live));
-    Ok(live)
 }
 
 /// Opens a sender handle on the registry's channel `channel`, for messages of at most
@@ -349,15 +357,17 @@ pub unsafe extern "C" fn boundflow_sender_open(
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
         let max = message_size(max_message_size)?;
-        let opened = opened(registry, name)?;
-        let handle = new_handle(Entry::Sender(SenderEntry {
-            tx: opened.tx.clone(),
-            max,
-            _opened: Some(opened),
-        }))?;
-        // SAFETY: checked above, and valid for a write by the caller's promise.
-        unsafe { out.write(handle) };
-        Ok(BOUNDFLOW_OK)
+        with_registry(registry, |registry| {
+            let opened = registry.opened(name)?;
+            let handle = new_handle(Entry::Sender(SenderEntry {
+                tx: opened.tx.clone(),
+                max,
+                _opened: Some(opened),
+            }))?;
+            // SAFETY: checked above, and valid for a write by the caller's promise.
+            unsafe { out.write(handle) };
+            Ok(BOUNDFLOW_OK)
+        })
     })
 }
 
@@ -377,14 +387,16 @@ pub unsafe extern "C" fn boundflow_receiver_open(
         let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
-        let opened = opened(registry, name)?;
-        let handle = new_handle(Entry::Receiver(ReceiverEntry {
-            shared: Arc::clone(&opened.rx),
-            _opened: Some(opened),
-        }))?;
-        // SAFETY: checked above, and valid for a write by the caller's promise.
-        unsafe { out.write(handle) };
-        Ok(BOUNDFLOW_OK)
+        with_registry(registry, |registry| {
+            let opened = registry.opened(name)?;
+            let handle = new_handle(Entry::Receiver(ReceiverEntry {
+                shared: Arc::clone(&opened.rx),
+                _opened: Some(opened),
+            }))?;
+            // SAFETY: checked above, and valid for a write by the caller's promise.
+            unsafe { out.write(handle) };
+            Ok(BOUNDFLOW_OK)
+        })
     })
 }
 
@@ -806,17 +818,15 @@ pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) 
         if size < std::mem::size_of::<u32>() {
             return Err(invalid("out->size is smaller than the size field itself"));
         }
-        let entry = HANDLES.get(handle)?;
-        let stats = match &*entry {
-            Entry::Sender(sender) => sender.tx.stats(),
-            Entry::Receiver(receiver) => receiver.shared.channel.stats(),
-            Entry::Registry(_) => {
-                return Err(Failure::new(
-                    BOUNDFLOW_INVALID_HANDLE,
-                    "a registry has no counters: pass a sender or receiver handle",
-                ));
-            }
-        };
+        // Inside `HANDLES.with`, as every call: a free of the handle waits for it.
+        let stats = HANDLES.with(handle, |entry| match entry {
+            Entry::Sender(sender) => Ok(sender.tx.stats()),
+            Entry::Receiver(receiver) => Ok(receiver.shared.channel.stats()),
+            Entry::Registry(_) => Err(Failure::new(
+                BOUNDFLOW_INVALID_HANDLE,
+                "a registry has no counters: pass a sender or receiver handle",
+            )),
+        })?;
         let bytes = size.min(std::mem::size_of::<BoundflowStats>());
         let full = BoundflowStats {
             // What was filled in: the caller's size, or ours if the caller's struct is newer.
@@ -930,6 +940,56 @@ mod tests {
         assert_eq!((status, received), (BOUNDFLOW_OK, 1));
         assert_eq!(&storage[0][..bufs[0].len], b"queued");
         for handle in [tx, rx, registry] {
+            assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
+        }
+    }
+
+    /// A free of a registry waits for a `sender_open` in progress on it (here held inside, on
+    /// the registry's channel map), as documented; before, the open went on unprotected and
+    /// made its handle after the free had returned.
+    #[test]
+    fn freeing_a_registry_waits_for_an_open_in_progress_on_it() {
+        let [registry, tx, rx] = open("orchestration.command");
+        // The registry's map, as a raw address: protected by its own call only while that
+        // lasts, but the free below cannot drop it before the blocked open is done, and that
+        // waits for this lock.
+        let map = HANDLES
+            .with(registry, |entry| match entry {
+                Entry::Registry(registry) => Ok(std::ptr::from_ref(&registry.opened) as usize),
+                _ => panic!("a registry handle"),
+            })
+            .unwrap();
+        let (locked, on_lock) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            type Map = Mutex<std::collections::HashMap<String, Weak<Opened>>>;
+            // SAFETY: see above: alive until the open that waits for this guard has ended.
+            let held = unsafe { &*(map as *const Map) }.lock();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            drop(held);
+        });
+        on_lock.recv().unwrap();
+        let opener = std::thread::spawn(move || {
+            let name = c"orchestration.command";
+            let mut out = 0;
+            // SAFETY: valid string and out-pointer.
+            let status = unsafe { boundflow_sender_open(registry, name.as_ptr(), 8, &mut out) };
+            (status, out)
+        });
+        // Long enough for the open to be inside, waiting for the map.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        assert_eq!(boundflow_handle_free(registry), BOUNDFLOW_OK);
+        // The open can end only when the map is let go, 300 ms from now.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200),
+            "the free waited only {took:?}"
+        );
+        holder.join().unwrap();
+        let (status, sender) = opener.join().unwrap();
+        assert_eq!(status, BOUNDFLOW_OK, "the open began before the free");
+        for handle in [sender, tx, rx] {
             assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
         }
     }
