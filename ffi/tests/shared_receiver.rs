@@ -268,6 +268,11 @@ fn stress(channel: &str, messages: u64) {
     let handles: Vec<u64> = (0..HANDLES).map(|_| receiver(registry, channel)).collect();
     let seen = Arc::new(Mutex::new(BTreeMap::<u64, usize>::new()));
     let delivered = Arc::new(AtomicUsize::new(0));
+    // How often a message was kept, and what each handle delivered: the test ran the paths
+    // it is about.
+    let kept = Arc::new(AtomicUsize::new(0));
+    let per_handle: Arc<Vec<AtomicUsize>> =
+        Arc::new((0..HANDLES).map(|_| AtomicUsize::new(0)).collect());
     let start = Arc::new(Barrier::new(HANDLES * THREADS_PER_HANDLE + 1));
     let mut threads = Vec::new();
     for (h, &rx) in handles.iter().enumerate() {
@@ -277,6 +282,7 @@ fn stress(channel: &str, messages: u64) {
                 Arc::clone(&delivered),
                 Arc::clone(&start),
             );
+            let (kept, per_handle) = (Arc::clone(&kept), Arc::clone(&per_handle));
             threads.push(thread::spawn(move || {
                 let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ (h * 16 + t + 1) as u64);
                 let mut mine = Vec::new();
@@ -298,6 +304,7 @@ fn stress(channel: &str, messages: u64) {
                             }
                             (BOUNDFLOW_BUFFER_TOO_SMALL, Err(needed)) => {
                                 assert!(needed > capacity, "{needed} <= {capacity}");
+                                kept.fetch_add(1, Ordering::Relaxed);
                                 // Sometimes take it at once, sometimes leave it to others.
                                 if rng.below(2) == 0 {
                                     let (status, got) = recv(rx, needed, 5);
@@ -336,6 +343,7 @@ fn stress(channel: &str, messages: u64) {
                                 delivered.fetch_add(received, Ordering::SeqCst);
                             }
                             BOUNDFLOW_BUFFER_TOO_SMALL => {
+                                kept.fetch_add(1, Ordering::Relaxed);
                                 assert_eq!(received, 0);
                                 assert!(bufs[0].len > bufs[0].capacity);
                             }
@@ -344,6 +352,7 @@ fn stress(channel: &str, messages: u64) {
                         }
                     }
                 }
+                per_handle[h].fetch_add(mine.len(), Ordering::Relaxed);
                 let mut seen = seen.lock().unwrap();
                 for n in mine {
                     *seen.entry(n).or_default() += 1;
@@ -376,6 +385,16 @@ fn stress(channel: &str, messages: u64) {
             thread::sleep(Duration::from_millis(10));
         }
         thread.join().unwrap();
+    }
+    assert!(
+        kept.load(Ordering::Relaxed) > 0,
+        "{channel}: no message was kept"
+    );
+    for (h, n) in per_handle.iter().enumerate() {
+        assert!(
+            n.load(Ordering::Relaxed) > 0,
+            "{channel}: handle {h} received nothing"
+        );
     }
     let seen = seen.lock().unwrap();
     let duplicated: Vec<_> = seen.iter().filter(|(_, times)| **times > 1).collect();
