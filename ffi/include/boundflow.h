@@ -8,7 +8,8 @@
  *   between threads; several threads may receive on one receiver handle.
  * - Ownership: a sent message is copied before the call returns; the caller keeps its buffer.
  *   A message that was not sent (FULL, TIMEOUT, CLOSED) was not taken. Receive buffers are the
- *   caller's; a message too big for one is kept for the handle's next receive.
+ *   caller's; a message too big for one is kept (BUFFER_TOO_SMALL) for the next receive on any
+ *   handle of that channel's receiver, which gets it before anything queued.
  * - Waiting: only boundflow_send_timeout, boundflow_recv_timeout and boundflow_recv_many wait,
  *   and never longer than their timeout_ms (plus scheduling).
  * - Interpreter locks: release the GIL (Python ctypes does it for every foreign call) or the
@@ -59,7 +60,7 @@
 #define BOUNDFLOW_INVALID_HANDLE 9
 
 // The message does not fit the caller's buffer: the size needed is reported and the message
-// is kept for the next receive on this handle.
+// is kept for the next receive on any handle of the channel's receiver (it comes first).
 #define BOUNDFLOW_BUFFER_TOO_SMALL 10
 
 // The configuration could not be loaded (the last error lists every problem).
@@ -133,7 +134,7 @@ extern "C" {
 int32_t boundflow_registry_open(const char *config_dir, const char *environment, uint64_t *out);
 
 // Opens a sender handle on the registry's channel `channel`, for messages of at most
-// `max_message_size` bytes.
+// `max_message_size` bytes (1 to `PTRDIFF_MAX`, else `BOUNDFLOW_INVALID_ARGUMENT`).
 //
 // # Safety
 // `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -143,8 +144,8 @@ int32_t boundflow_sender_open(uint64_t registry,
                               uint64_t *out);
 
 // Opens a receiver handle on the registry's channel `channel` (several handles, on several
-// threads, share its one receiver; a message too big for a caller's buffer waits on the
-// handle that received it).
+// threads, share its one receiver; a message too big for a caller's buffer stays pending on
+// that receiver, for the next receive on any of its handles).
 //
 // # Safety
 // `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -154,6 +155,12 @@ int32_t boundflow_receiver_open(uint64_t registry, const char *channel, uint64_t
 // `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first: this
 // waits for it (up to that call's own timeout), so release your interpreter lock around it,
 // and close a receiver another thread may be waiting on before freeing its handle.
+//
+// A channel's receiver, with a message kept after `BOUNDFLOW_BUFFER_TOO_SMALL`, lives while
+// any handle on it does (on a registry's channel: any sender or receiver handle; an adopted
+// receiver: its one handle), so freeing one receiver handle loses nothing. When the receiver
+// goes, what is queued is counted in `discarded_at_close`; a kept message is dropped with it
+// and stays counted in `received` only (the channel counts it taken when the FFI took it).
 int32_t boundflow_handle_free(uint64_t handle);
 
 // Sends `len` bytes at `data` if the channel has room now; never waits. `BOUNDFLOW_FULL`:
@@ -177,7 +184,8 @@ int32_t boundflow_send_timeout(uint64_t handle,
 
 // Receives one message into `buf` (`capacity` bytes), waiting at most `timeout_ms`; writes its
 // length to `out_len`. `BOUNDFLOW_BUFFER_TOO_SMALL`: `out_len` is the size needed and the
-// message is kept for this handle's next receive. Several threads may share a receiver handle.
+// message stays pending on the channel's receiver: the next receive on any of its handles
+// gets it before anything else. Several threads may share a receiver handle.
 //
 // # Safety
 // `buf` is valid for `capacity` bytes of writes; `out_len` for a write.
@@ -188,10 +196,12 @@ int32_t boundflow_recv_timeout(uint64_t handle,
                                uint32_t timeout_ms);
 
 // Receives up to `count` messages into `bufs`, waiting at most `timeout_ms` for the first and
-// not at all for the rest; writes how many arrived to `out_received` and each one's length to
-// its buffer's `len`. It stops at the first message that does not fit its buffer and keeps it:
+// not at all for the rest (neither for a message nor for another thread's receive to end);
+// writes how many arrived to `out_received` and each one's length to its buffer's `len`. It
+// stops at the first message that does not fit its buffer and leaves it pending:
 // `BOUNDFLOW_OK` with the messages before it, and the next call returns
-// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`.
+// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`. A `count` of 0, or of
+// more buffers than memory can hold, is `BOUNDFLOW_INVALID_ARGUMENT`.
 //
 // # Safety
 // `bufs` points to `count` buffers, each `data` valid for `capacity` bytes of writes;
@@ -207,7 +217,8 @@ int32_t boundflow_recv_many(uint64_t handle,
 // `BOUNDFLOW_CLOSED`. The shared receiver's lock is taken within `timeout_ms`.
 int32_t boundflow_receiver_close(uint64_t handle, uint32_t timeout_ms);
 
-// The counters of the channel a sender or receiver handle is on. Set `out->size` first.
+// The counters of the channel a sender or receiver handle is on. Set `out->size` first. Never
+// waits: not even for another thread's receive on the channel.
 //
 // # Safety
 // `out` is valid for reading its `size` field and writing `size` bytes.

@@ -124,12 +124,6 @@ impl<T> Table<T> {
         self.live(handle, |value| f(value))
     }
 
-    /// The entry `handle` names, for calls that make other handles from it (protected only
-    /// while it is cloned).
-    pub(crate) fn get(&self, handle: u64) -> Result<Arc<T>, Failure> {
-        self.live(handle, |value| Ok(Arc::clone(value)))
-    }
-
     /// Runs `f` on the live entry of `handle`: the one place a handle's slot and generation
     /// are checked.
     #[inline(always)]

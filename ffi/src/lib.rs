@@ -31,14 +31,15 @@ mod handles;
 mod hazard;
 mod status;
 
+use std::collections::VecDeque;
 use std::ffi::{CStr, c_char};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use boundflow::config::Loader;
 use boundflow::{
-    Receiver, RecvTimeoutError, Registry, RegistryError, SendTimeoutError, Sender, TryRecvError,
-    TrySendError,
+    ChannelHandle, Receiver, RecvTimeoutError, Registry, RegistryError, SendTimeoutError, Sender,
+    TryRecvError, TrySendError,
 };
 use parking_lot::Mutex;
 
@@ -64,7 +65,7 @@ struct RegistryEntry {
 /// Both ends of a channel the FFI layer opened.
 struct Opened {
     tx: Sender<Box<[u8]>>,
-    rx: Arc<Mutex<Receiver<Box<[u8]>>>>,
+    rx: Arc<SharedReceiver>,
 }
 
 struct SenderEntry {
@@ -73,11 +74,34 @@ struct SenderEntry {
     _opened: Option<Arc<Opened>>,
 }
 
+/// A channel's one receiver, shared by every receiver handle on it (and by its [`Opened`]).
+struct SharedReceiver {
+    /// Held by a receiving call for its whole wait, so nothing that must not wait takes it.
+    rx: Mutex<Receiver<Box<[u8]>>>,
+    /// Messages taken from the channel that did not fit the buffer of the call that took them.
+    /// They belong to the receiver, not to a handle: the next receive on any handle returns
+    /// them before anything queued, freeing one handle does not drop them, and `CLOSED` is
+    /// only reported once they are gone. Only a call holding `rx` adds here, and only after
+    /// finding this empty, so it holds at most one message; a queue all the same, so that no
+    /// change of those rules can overwrite one. Never held while waiting.
+    pending: Mutex<VecDeque<Box<[u8]>>>,
+    /// The channel's counters, read without `rx`: `boundflow_stats` takes no timeout, so it
+    /// must not wait behind a receive.
+    channel: ChannelHandle,
+}
+
+impl SharedReceiver {
+    fn new(rx: Receiver<Box<[u8]>>) -> Arc<Self> {
+        Arc::new(SharedReceiver {
+            channel: rx.handle(),
+            rx: Mutex::new(rx),
+            pending: Mutex::new(VecDeque::new()),
+        })
+    }
+}
+
 struct ReceiverEntry {
-    rx: Arc<Mutex<Receiver<Box<[u8]>>>>,
-    /// A message that did not fit the caller's buffer: the next receive on this handle
-    /// returns it (or `BUFFER_TOO_SMALL` again).
-    pending: Mutex<Option<Box<[u8]>>>,
+    shared: Arc<SharedReceiver>,
     _opened: Option<Arc<Opened>>,
 }
 
@@ -142,10 +166,18 @@ fn invalid(what: impl Into<std::borrow::Cow<'static, str>>) -> Failure {
     Failure::new(BOUNDFLOW_INVALID_ARGUMENT, what)
 }
 
-/// A sender handle's `max_message_size`, checked.
+/// A sender handle's `max_message_size`, checked. At most `isize::MAX`: a longer message cannot
+/// exist, and a `len` past it would reach `slice::from_raw_parts`, whose check aborts the
+/// process (no unwinding, so `guard` cannot catch it).
 fn message_size(max: usize) -> Result<usize, Failure> {
     if max == 0 {
         return Err(invalid("max_message_size must be at least 1"));
+    }
+    if max > isize::MAX as usize {
+        return Err(invalid(format!(
+            "max_message_size {max} is over PTRDIFF_MAX ({}): no message can be that long",
+            isize::MAX
+        )));
     }
     Ok(max)
 }
@@ -154,7 +186,7 @@ fn message_size(max: usize) -> Result<usize, Failure> {
 /// longer than `max_message_size` are refused with `BOUNDFLOW_INVALID_ARGUMENT`.
 ///
 /// # Errors
-/// The status code (`BOUNDFLOW_INVALID_ARGUMENT` for a zero size).
+/// The status code (`BOUNDFLOW_INVALID_ARGUMENT` for a size of zero or over `isize::MAX`).
 pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u64, i32> {
     adopt(|| {
         Ok(Entry::Sender(SenderEntry {
@@ -172,8 +204,7 @@ pub fn adopt_sender(tx: Sender<Box<[u8]>>, max_message_size: usize) -> Result<u6
 pub fn adopt_receiver(rx: Receiver<Box<[u8]>>) -> Result<u64, i32> {
     adopt(|| {
         Ok(Entry::Receiver(ReceiverEntry {
-            rx: Arc::new(Mutex::new(rx)),
-            pending: Mutex::new(None),
+            shared: SharedReceiver::new(rx),
             _opened: None,
         }))
     })
@@ -207,17 +238,25 @@ unsafe fn text<'a>(text: *const c_char, what: &str) -> Result<&'a str, Failure> 
         .map_err(|_| invalid(format!("{what} is not UTF-8")))
 }
 
-/// Writes a handle to an out-pointer.
-///
-/// # Safety
-/// `out` is NULL or valid for a write.
-unsafe fn write_out<T>(out: *mut T, value: T) -> Result<(), Failure> {
-    if out.is_null() {
-        return Err(invalid("the out-pointer is NULL"));
+/// An out-pointer, checked before the call does anything: a call that made a handle and then
+/// found it could not write it would lose it. Misaligned is refused too: writing through it
+/// would reach `ptr::write`'s check, which aborts (no unwinding) in a debug build.
+#[inline]
+fn out_pointer<T>(out: *mut T, what: &'static str) -> Result<*mut T, Failure> {
+    if out.is_null() || !out.is_aligned() {
+        return Err(bad_pointer(out.is_null(), what));
     }
-    // SAFETY: non-NULL and valid for a write by the caller's promise.
-    unsafe { out.write(value) };
-    Ok(())
+    Ok(out)
+}
+
+#[cold]
+#[inline(never)]
+fn bad_pointer(null: bool, what: &str) -> Failure {
+    if null {
+        invalid(format!("{what} is NULL"))
+    } else {
+        invalid(format!("{what} is not aligned for its type"))
+    }
 }
 
 /// Loads the configuration in `config_dir` for `environment` (NULL: `BOUNDFLOW_ENV`, else the
@@ -234,6 +273,7 @@ pub unsafe extern "C" fn boundflow_registry_open(
     out: *mut u64,
 ) -> i32 {
     guard(|| {
+        let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promises above.
         let dir = unsafe { text(config_dir, "config_dir") }?;
         let mut loader = Loader::from_dir(dir).backends(boundflow::compiled_backends());
@@ -251,8 +291,8 @@ pub unsafe extern "C" fn boundflow_registry_open(
             registry,
             opened: Mutex::new(std::collections::HashMap::new()),
         })))?;
-        // SAFETY: the caller's promise.
-        unsafe { write_out(out, handle) }?;
+        // SAFETY: checked above, and valid for a write by the caller's promise.
+        unsafe { out.write(handle) };
         Ok(BOUNDFLOW_OK)
     })
 }
@@ -267,33 +307,41 @@ fn registry_status(err: &RegistryError) -> i32 {
     }
 }
 
-/// The channel `name` of the registry, opened by the FFI layer if no handle holds it yet.
-fn opened(registry: u64, name: &str) -> Result<Arc<Opened>, Failure> {
-    let entry = HANDLES.get(registry)?;
-    let Entry::Registry(registry) = &*entry else {
-        return Err(Failure::new(
+/// Runs `f` on the registry `handle` names, or `BOUNDFLOW_INVALID_HANDLE`. Like every call on
+/// a handle, inside `HANDLES.with`: a free of the registry waits until `f` is done, so no
+/// handle is made on a registry after its free returned.
+fn with_registry(handle: u64, f: impl FnOnce(&RegistryEntry) -> Outcome) -> Outcome {
+    HANDLES.with(handle, |entry| match entry {
+        Entry::Registry(registry) => f(registry),
+        _ => Err(Failure::new(
             BOUNDFLOW_INVALID_HANDLE,
             "not a registry handle",
-        ));
-    };
-    let mut opened = registry.opened.lock();
-    if let Some(live) = opened.get(name).and_then(Weak::upgrade) {
-        return Ok(live);
+        )),
+    })
+}
+
+impl RegistryEntry {
+    /// The channel `name`, opened by the FFI layer if no handle holds it yet.
+    fn opened(&self, name: &str) -> Result<Arc<Opened>, Failure> {
+        let mut opened = self.opened.lock();
+        if let Some(live) = opened.get(name).and_then(Weak::upgrade) {
+            return Ok(live);
+        }
+        let (tx, rx) = self
+            .registry
+            .open::<Box<[u8]>>(name)
+            .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
+        let live = Arc::new(Opened {
+            tx,
+            rx: SharedReceiver::new(rx),
+        });
+        opened.insert(name.to_owned(), Arc::downgrade(&live));
+        Ok(live)
     }
-    let (tx, rx) = registry
-        .registry
-        .open::<Box<[u8]>>(name)
-        .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
-    let live = Arc::new(Opened {
-        tx,
-        rx: Arc::new(Mutex::new(rx)),
-    });
-    opened.insert(name.to_owned(), Arc::downgrade(&live));
-    Ok(live)
 }
 
 /// Opens a sender handle on the registry's channel `channel`, for messages of at most
-/// `max_message_size` bytes.
+/// `max_message_size` bytes (1 to `PTRDIFF_MAX`, else `BOUNDFLOW_INVALID_ARGUMENT`).
 ///
 /// # Safety
 /// `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -305,24 +353,27 @@ pub unsafe extern "C" fn boundflow_sender_open(
     out: *mut u64,
 ) -> i32 {
     guard(|| {
+        let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
         let max = message_size(max_message_size)?;
-        let opened = opened(registry, name)?;
-        let handle = new_handle(Entry::Sender(SenderEntry {
-            tx: opened.tx.clone(),
-            max,
-            _opened: Some(opened),
-        }))?;
-        // SAFETY: the caller's promise.
-        unsafe { write_out(out, handle) }?;
-        Ok(BOUNDFLOW_OK)
+        with_registry(registry, |registry| {
+            let opened = registry.opened(name)?;
+            let handle = new_handle(Entry::Sender(SenderEntry {
+                tx: opened.tx.clone(),
+                max,
+                _opened: Some(opened),
+            }))?;
+            // SAFETY: checked above, and valid for a write by the caller's promise.
+            unsafe { out.write(handle) };
+            Ok(BOUNDFLOW_OK)
+        })
     })
 }
 
 /// Opens a receiver handle on the registry's channel `channel` (several handles, on several
-/// threads, share its one receiver; a message too big for a caller's buffer waits on the
-/// handle that received it).
+/// threads, share its one receiver; a message too big for a caller's buffer stays pending on
+/// that receiver, for the next receive on any of its handles).
 ///
 /// # Safety
 /// `channel` is a NUL-terminated string; `out` is valid for a write.
@@ -333,17 +384,19 @@ pub unsafe extern "C" fn boundflow_receiver_open(
     out: *mut u64,
 ) -> i32 {
     guard(|| {
+        let out = out_pointer(out, "out")?;
         // SAFETY: the caller's promise.
         let name = unsafe { text(channel, "channel") }?;
-        let opened = opened(registry, name)?;
-        let handle = new_handle(Entry::Receiver(ReceiverEntry {
-            rx: Arc::clone(&opened.rx),
-            pending: Mutex::new(None),
-            _opened: Some(opened),
-        }))?;
-        // SAFETY: the caller's promise.
-        unsafe { write_out(out, handle) }?;
-        Ok(BOUNDFLOW_OK)
+        with_registry(registry, |registry| {
+            let opened = registry.opened(name)?;
+            let handle = new_handle(Entry::Receiver(ReceiverEntry {
+                shared: Arc::clone(&opened.rx),
+                _opened: Some(opened),
+            }))?;
+            // SAFETY: checked above, and valid for a write by the caller's promise.
+            unsafe { out.write(handle) };
+            Ok(BOUNDFLOW_OK)
+        })
     })
 }
 
@@ -351,6 +404,12 @@ pub unsafe extern "C" fn boundflow_receiver_open(
 /// `BOUNDFLOW_INVALID_HANDLE`. A call in progress on it on another thread finishes first: this
 /// waits for it (up to that call's own timeout), so release your interpreter lock around it,
 /// and close a receiver another thread may be waiting on before freeing its handle.
+///
+/// A channel's receiver, with a message kept after `BOUNDFLOW_BUFFER_TOO_SMALL`, lives while
+/// any handle on it does (on a registry's channel: any sender or receiver handle; an adopted
+/// receiver: its one handle), so freeing one receiver handle loses nothing. When the receiver
+/// goes, what is queued is counted in `discarded_at_close`; a kept message is dropped with it
+/// and stays counted in `received` only (the channel counts it taken when the FFI took it).
 #[unsafe(no_mangle)]
 pub extern "C" fn boundflow_handle_free(handle: u64) -> i32 {
     guard(|| HANDLES.remove(handle).map(|_| BOUNDFLOW_OK))
@@ -472,75 +531,134 @@ fn with_receiver(handle: u64, f: impl FnOnce(&ReceiverEntry) -> Outcome) -> Outc
     })
 }
 
-impl ReceiverEntry {
+/// What a receive got for a buffer of a given capacity.
+enum Got {
+    /// A message that fits: the caller's now.
+    Message(Box<[u8]>),
+    /// A message of this many bytes that does not fit: pending on the receiver (nothing was
+    /// taken).
+    TooBig(usize),
+}
+
+impl SharedReceiver {
+    /// The first pending message if it fits `capacity` (taken), or its size (left pending). A
+    /// pending message leaves the queue only to be delivered, so a receive that then finds the
+    /// channel closed and this empty can report `CLOSED` knowing nothing is left anywhere.
+    fn take_pending(&self, capacity: usize) -> Option<Got> {
+        let mut pending = self.pending.lock();
+        let needed = pending.front()?.len();
+        if needed > capacity {
+            return Some(Got::TooBig(needed));
+        }
+        pending.pop_front().map(Got::Message)
+    }
+
     /// Starts one call's receiving, with the call's deadline.
     fn receiving(&self, deadline: Instant) -> Receiving<'_> {
         Receiving {
-            entry: self,
+            shared: self,
             rx: None,
             deadline,
         }
     }
 
-    /// The shared receiver, locked within the call's deadline.
+    /// The shared receiver, locked within the deadline.
     fn lock_until(
         &self,
         deadline: Instant,
     ) -> Result<parking_lot::MutexGuard<'_, Receiver<Box<[u8]>>>, Failure> {
-        self.rx.try_lock_until(deadline).ok_or_else(|| {
-            Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                "other threads held this receiver until the deadline",
-            )
-        })
+        self.rx.try_lock_until(deadline).ok_or_else(lock_timeout)
     }
+}
+
+fn lock_timeout() -> Failure {
+    Failure::new(
+        BOUNDFLOW_TIMEOUT,
+        "other threads held this receiver until the deadline",
+    )
 }
 
 /// One call's receives. The shared receiver is locked at the call's first receive from the
 /// channel and held until the call ends, so a `recv_many` batch takes that lock once, not per
 /// message (measured: two locks a message made `recv_many` 2.4x a Rust `try_recv` loop).
 struct Receiving<'a> {
-    entry: &'a ReceiverEntry,
+    shared: &'a SharedReceiver,
     rx: Option<parking_lot::MutexGuard<'a, Receiver<Box<[u8]>>>>,
     deadline: Instant,
 }
 
 impl Receiving<'_> {
-    /// The next message: the pending one (looked for until the channel is first touched),
-    /// else one received within the deadline; `may_wait` says whether this may wait.
-    fn next(&mut self, may_wait: bool) -> Result<Option<Box<[u8]>>, Failure> {
+    /// The next message for a buffer of `capacity` bytes: a pending one first, else one from
+    /// the channel. `may_wait`: wait until the deadline for the receiver's lock and for a
+    /// message; otherwise wait for neither (`Ok(None)` if the lock is busy or nothing is
+    /// queued), as a batch does once it has a message.
+    fn next(&mut self, capacity: usize, may_wait: bool) -> Result<Option<Got>, Failure> {
         let rx = match &mut self.rx {
+            // Holding the lock: pending was found empty when it was taken, and only this
+            // call can have added to it since (after which it stops).
             Some(rx) => rx,
             None => {
-                if let Some(msg) = self.entry.pending.lock().take() {
-                    return Ok(Some(msg));
+                // Checked before the lock, so a kept message does not wait behind another
+                // thread's receive, and again after it: a call may have kept one meanwhile.
+                if let Some(got) = self.shared.take_pending(capacity) {
+                    return Ok(Some(got));
                 }
-                self.rx.insert(self.entry.lock_until(self.deadline)?)
+                let rx = if may_wait {
+                    match self.shared.lock_until(self.deadline) {
+                        Ok(rx) => rx,
+                        // One kept while we waited, by a call that has let go since.
+                        Err(failure) => {
+                            return self
+                                .shared
+                                .take_pending(capacity)
+                                .map_or(Err(failure), |got| Ok(Some(got)));
+                        }
+                    }
+                } else {
+                    match self.shared.rx.try_lock() {
+                        Some(rx) => rx,
+                        None => return Ok(None),
+                    }
+                };
+                let rx = self.rx.insert(rx);
+                if let Some(got) = self.shared.take_pending(capacity) {
+                    return Ok(Some(got));
+                }
+                rx
             }
         };
-        if !may_wait {
-            return match rx.try_recv() {
-                Ok(msg) => Ok(Some(msg)),
-                Err(TryRecvError::Empty | TryRecvError::Closed) => Ok(None),
-            };
+        let msg = if may_wait {
+            match rx.recv_timeout_blocking(self.deadline.saturating_duration_since(Instant::now()))
+            {
+                Ok(msg) => msg,
+                Err(RecvTimeoutError::Timeout) => {
+                    return Err(Failure::new(
+                        BOUNDFLOW_TIMEOUT,
+                        "nothing arrived before the deadline",
+                    ));
+                }
+                // Final: the channel is drained, and pending is empty (see above).
+                Err(RecvTimeoutError::Closed) => {
+                    return Err(Failure::new(
+                        BOUNDFLOW_CLOSED,
+                        "the channel is closed and drained",
+                    ));
+                }
+                Err(RecvTimeoutError::WouldDeadlock) => return Err(would_deadlock()),
+            }
+        } else {
+            match rx.try_recv() {
+                Ok(msg) => msg,
+                Err(TryRecvError::Empty | TryRecvError::Closed) => return Ok(None),
+            }
+        };
+        if msg.len() > capacity {
+            let needed = msg.len();
+            // Kept while this call still holds the lock, so the next holder finds it.
+            self.shared.pending.lock().push_back(msg);
+            return Ok(Some(Got::TooBig(needed)));
         }
-        match rx.recv_timeout_blocking(self.deadline.saturating_duration_since(Instant::now())) {
-            Ok(msg) => Ok(Some(msg)),
-            Err(RecvTimeoutError::Timeout) => Err(Failure::new(
-                BOUNDFLOW_TIMEOUT,
-                "nothing arrived before the deadline",
-            )),
-            Err(RecvTimeoutError::Closed) => Err(Failure::new(
-                BOUNDFLOW_CLOSED,
-                "the channel is closed and drained",
-            )),
-            Err(RecvTimeoutError::WouldDeadlock) => Err(would_deadlock()),
-        }
-    }
-
-    /// Keeps a message that did not fit: the handle's next receive returns it first.
-    fn keep(&self, msg: Box<[u8]>) {
-        *self.entry.pending.lock() = Some(msg);
+        Ok(Some(Got::Message(msg)))
     }
 }
 
@@ -555,7 +673,8 @@ fn too_small(needed: usize, capacity: usize) -> Failure {
 
 /// Receives one message into `buf` (`capacity` bytes), waiting at most `timeout_ms`; writes its
 /// length to `out_len`. `BOUNDFLOW_BUFFER_TOO_SMALL`: `out_len` is the size needed and the
-/// message is kept for this handle's next receive. Several threads may share a receiver handle.
+/// message stays pending on the channel's receiver: the next receive on any of its handles
+/// gets it before anything else. Several threads may share a receiver handle.
 ///
 /// # Safety
 /// `buf` is valid for `capacity` bytes of writes; `out_len` for a write.
@@ -568,34 +687,42 @@ pub unsafe extern "C" fn boundflow_recv_timeout(
     timeout_ms: u32,
 ) -> i32 {
     guard(|| {
-        if buf.is_null() || out_len.is_null() {
-            return Err(invalid("buf or out_len is NULL"));
+        if buf.is_null() {
+            return Err(invalid("buf is NULL"));
         }
+        let out_len = out_pointer(out_len, "out_len")?;
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let mut receiving = receiver.receiving(deadline);
-            let Some(msg) = receiving.next(true)? else {
-                return Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived"));
-            };
-            // SAFETY: `out_len` is valid for a write.
-            unsafe { out_len.write(msg.len()) };
-            if msg.len() > capacity {
-                let needed = msg.len();
-                receiving.keep(msg);
-                return Err(too_small(needed, capacity));
+            let mut receiving = receiver.shared.receiving(deadline);
+            match receiving.next(capacity, true)? {
+                Some(Got::Message(msg)) => {
+                    // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our
+                    // box; `out_len` is valid for a write.
+                    unsafe {
+                        std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len());
+                        out_len.write(msg.len());
+                    }
+                    Ok(BOUNDFLOW_OK)
+                }
+                Some(Got::TooBig(needed)) => {
+                    // SAFETY: `out_len` is valid for a write.
+                    unsafe { out_len.write(needed) };
+                    Err(too_small(needed, capacity))
+                }
+                // A waiting `next` has a message or an error.
+                None => Err(Failure::new(BOUNDFLOW_TIMEOUT, "nothing arrived")),
             }
-            // SAFETY: `buf` holds `capacity >= msg.len()` bytes, and cannot overlap our box.
-            unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf, msg.len()) };
-            Ok(BOUNDFLOW_OK)
         })
     })
 }
 
 /// Receives up to `count` messages into `bufs`, waiting at most `timeout_ms` for the first and
-/// not at all for the rest; writes how many arrived to `out_received` and each one's length to
-/// its buffer's `len`. It stops at the first message that does not fit its buffer and keeps it:
+/// not at all for the rest (neither for a message nor for another thread's receive to end);
+/// writes how many arrived to `out_received` and each one's length to its buffer's `len`. It
+/// stops at the first message that does not fit its buffer and leaves it pending:
 /// `BOUNDFLOW_OK` with the messages before it, and the next call returns
-/// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`.
+/// `BOUNDFLOW_BUFFER_TOO_SMALL` with the size needed in `bufs[0].len`. A `count` of 0, or of
+/// more buffers than memory can hold, is `BOUNDFLOW_INVALID_ARGUMENT`.
 ///
 /// # Safety
 /// `bufs` points to `count` buffers, each `data` valid for `capacity` bytes of writes;
@@ -609,46 +736,49 @@ pub unsafe extern "C" fn boundflow_recv_many(
     timeout_ms: u32,
 ) -> i32 {
     guard(|| {
-        if bufs.is_null() || out_received.is_null() || count == 0 {
-            return Err(invalid("bufs or out_received is NULL, or count is 0"));
+        let bufs = out_pointer(bufs, "bufs")?;
+        let out_received = out_pointer(out_received, "out_received")?;
+        // More cannot exist (and `from_raw_parts_mut` aborts on them): a C error value such as
+        // `(size_t)-1` passed as the count.
+        if count == 0 || count > isize::MAX as usize / std::mem::size_of::<BoundflowBuffer>() {
+            return Err(invalid(format!(
+                "count is {count}: give 1 to the number of buffers in bufs"
+            )));
         }
-        // SAFETY: `bufs` points to `count` buffers by the caller's promise.
+        // SAFETY: `bufs` points to `count` buffers by the caller's promise (non-NULL, aligned,
+        // and `count` of them fit in memory).
         let bufs = unsafe { std::slice::from_raw_parts_mut(bufs, count) };
         if bufs.iter().any(|b| b.data.is_null()) {
             return Err(invalid("a buffer's data is NULL"));
         }
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let mut receiving = receiver.receiving(deadline);
+            let mut receiving = receiver.shared.receiving(deadline);
             let mut received = 0;
             let outcome: Outcome = loop {
-                if received == bufs.len() {
+                let Some(buf) = bufs.get_mut(received) else {
                     break Ok(BOUNDFLOW_OK);
-                }
-                let msg = match receiving.next(received == 0) {
-                    Ok(Some(msg)) => msg,
-                    Ok(None) => break Ok(BOUNDFLOW_OK),
-                    Err(failure) if received > 0 => {
-                        let _ = failure;
-                        break Ok(BOUNDFLOW_OK);
-                    }
-                    Err(failure) => break Err(failure),
                 };
-                let buf = &mut bufs[received];
-                buf.len = msg.len();
-                if msg.len() > buf.capacity {
-                    let needed = msg.len();
-                    let capacity = buf.capacity;
-                    receiving.keep(msg);
-                    break if received == 0 {
-                        Err(too_small(needed, capacity))
-                    } else {
-                        Ok(BOUNDFLOW_OK)
-                    };
+                // Only the first may wait; the others never fail, they find nothing.
+                match receiving.next(buf.capacity, received == 0) {
+                    Ok(Some(Got::Message(msg))) => {
+                        // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's
+                        // promise.
+                        unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
+                        buf.len = msg.len();
+                        received += 1;
+                    }
+                    Ok(Some(Got::TooBig(needed))) => {
+                        buf.len = needed;
+                        break if received == 0 {
+                            Err(too_small(needed, buf.capacity))
+                        } else {
+                            Ok(BOUNDFLOW_OK)
+                        };
+                    }
+                    Ok(None) => break Ok(BOUNDFLOW_OK),
+                    Err(failure) => break Err(failure),
                 }
-                // SAFETY: `data` holds `capacity >= msg.len()` bytes by the caller's promise.
-                unsafe { std::ptr::copy_nonoverlapping(msg.as_ptr(), buf.data, msg.len()) };
-                received += 1;
             };
             // SAFETY: the caller's promise.
             unsafe { out_received.write(received) };
@@ -665,39 +795,38 @@ pub extern "C" fn boundflow_receiver_close(handle: u64, timeout_ms: u32) -> i32 
     guard(|| {
         with_receiver(handle, |receiver| {
             let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
-            let mut rx = receiver.lock_until(deadline)?;
+            let mut rx = receiver.shared.lock_until(deadline)?;
             rx.close();
             Ok(BOUNDFLOW_OK)
         })
     })
 }
 
-/// The counters of the channel a sender or receiver handle is on. Set `out->size` first.
+/// The counters of the channel a sender or receiver handle is on. Set `out->size` first. Never
+/// waits: not even for another thread's receive on the channel.
 ///
 /// # Safety
 /// `out` is valid for reading its `size` field and writing `size` bytes.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) -> i32 {
     guard(|| {
-        if out.is_null() {
-            return Err(invalid("out is NULL"));
-        }
+        // Only the `size` field is read in place (the rest is copied as bytes): it is what must
+        // be aligned.
+        out_pointer(out.cast::<u32>(), "out")?;
         // SAFETY: the caller's promise: at least the `size` field is readable.
         let size = unsafe { std::ptr::addr_of!((*out).size).read() } as usize;
         if size < std::mem::size_of::<u32>() {
             return Err(invalid("out->size is smaller than the size field itself"));
         }
-        let entry = HANDLES.get(handle)?;
-        let stats = match &*entry {
-            Entry::Sender(sender) => sender.tx.stats(),
-            Entry::Receiver(receiver) => receiver.rx.lock().stats(),
-            Entry::Registry(_) => {
-                return Err(Failure::new(
-                    BOUNDFLOW_INVALID_HANDLE,
-                    "a registry has no counters: pass a sender or receiver handle",
-                ));
-            }
-        };
+        // Inside `HANDLES.with`, as every call: a free of the handle waits for it.
+        let stats = HANDLES.with(handle, |entry| match entry {
+            Entry::Sender(sender) => Ok(sender.tx.stats()),
+            Entry::Receiver(receiver) => Ok(receiver.shared.channel.stats()),
+            Entry::Registry(_) => Err(Failure::new(
+                BOUNDFLOW_INVALID_HANDLE,
+                "a registry has no counters: pass a sender or receiver handle",
+            )),
+        })?;
         let bytes = size.min(std::mem::size_of::<BoundflowStats>());
         let full = BoundflowStats {
             // What was filled in: the caller's size, or ours if the caller's struct is newer.
@@ -728,4 +857,140 @@ pub unsafe extern "C" fn boundflow_stats(handle: u64, out: *mut BoundflowStats) 
         }
         Ok(BOUNDFLOW_OK)
     })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use std::ffi::CString;
+    use std::time::{Duration, Instant};
+
+    use super::*;
+
+    /// A registry on the `test` presets, with a sender and a receiver handle on `channel`.
+    fn open(channel: &str) -> [u64; 3] {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/presets");
+        let dir = CString::new(dir.to_str().unwrap()).unwrap();
+        let (env, name) = (c"test", CString::new(channel).unwrap());
+        let [mut registry, mut tx, mut rx] = [0; 3];
+        // SAFETY: valid strings and out-pointers.
+        unsafe {
+            assert_eq!(
+                boundflow_registry_open(dir.as_ptr(), env.as_ptr(), &mut registry),
+                BOUNDFLOW_OK
+            );
+            assert_eq!(
+                boundflow_sender_open(registry, name.as_ptr(), 64, &mut tx),
+                BOUNDFLOW_OK
+            );
+            assert_eq!(
+                boundflow_receiver_open(registry, name.as_ptr(), &mut rx),
+                BOUNDFLOW_OK
+            );
+        }
+        [registry, tx, rx]
+    }
+
+    /// `recv_many` whose first message is a kept one must not then wait for the receiver's
+    /// lock (held here as another thread's long receive would hold it): before, it waited
+    /// until its deadline with the message in hand.
+    #[test]
+    fn a_batch_with_a_message_in_hand_does_not_wait_for_the_receivers_lock() {
+        let [registry, tx, rx] = open("worker.step_processor.result");
+        let mut small = [0u8; 4];
+        let mut len = 0;
+        // SAFETY: valid buffers.
+        unsafe {
+            assert_eq!(
+                boundflow_try_send(tx, b"BIG-MESSAGE".as_ptr(), 11),
+                BOUNDFLOW_OK
+            );
+            assert_eq!(boundflow_try_send(tx, b"queued".as_ptr(), 6), BOUNDFLOW_OK);
+            assert_eq!(
+                boundflow_recv_timeout(rx, small.as_mut_ptr(), 4, &mut len, 100),
+                BOUNDFLOW_BUFFER_TOO_SMALL
+            );
+        }
+        let mut storage = [[0u8; 64]; 2];
+        let mut bufs = storage.each_mut().map(|s| BoundflowBuffer {
+            data: s.as_mut_ptr(),
+            capacity: 64,
+            len: 0,
+        });
+        let mut received = 0;
+        HANDLES
+            .with(rx, |entry| {
+                let Entry::Receiver(receiver) = entry else {
+                    panic!("a receiver handle");
+                };
+                let _held = receiver.shared.rx.lock();
+                let started = Instant::now();
+                // SAFETY: two buffers of 64 bytes.
+                let status =
+                    unsafe { boundflow_recv_many(rx, bufs.as_mut_ptr(), 2, &mut received, 2000) };
+                let took = started.elapsed();
+                assert_eq!((status, received), (BOUNDFLOW_OK, 1), "the kept message");
+                assert!(took < Duration::from_millis(500), "waited {took:?}");
+                Ok(())
+            })
+            .unwrap();
+        assert_eq!(&storage[0][..bufs[0].len], b"BIG-MESSAGE");
+        // SAFETY: two buffers of 64 bytes (`storage` was only read since).
+        let status = unsafe { boundflow_recv_many(rx, bufs.as_mut_ptr(), 2, &mut received, 100) };
+        assert_eq!((status, received), (BOUNDFLOW_OK, 1));
+        assert_eq!(&storage[0][..bufs[0].len], b"queued");
+        for handle in [tx, rx, registry] {
+            assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
+        }
+    }
+
+    /// A free of a registry waits for a `sender_open` in progress on it (here held inside, on
+    /// the registry's channel map), as documented; before, the open went on unprotected and
+    /// made its handle after the free had returned.
+    #[test]
+    fn freeing_a_registry_waits_for_an_open_in_progress_on_it() {
+        let [registry, tx, rx] = open("orchestration.command");
+        // The registry's map, as a raw address: protected by its own call only while that
+        // lasts, but the free below cannot drop it before the blocked open is done, and that
+        // waits for this lock.
+        let map = HANDLES
+            .with(registry, |entry| match entry {
+                Entry::Registry(registry) => Ok(std::ptr::from_ref(&registry.opened) as usize),
+                _ => panic!("a registry handle"),
+            })
+            .unwrap();
+        let (locked, on_lock) = std::sync::mpsc::channel();
+        let holder = std::thread::spawn(move || {
+            type Map = Mutex<std::collections::HashMap<String, Weak<Opened>>>;
+            // SAFETY: see above: alive until the open that waits for this guard has ended.
+            let held = unsafe { &*(map as *const Map) }.lock();
+            locked.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(500));
+            drop(held);
+        });
+        on_lock.recv().unwrap();
+        let opener = std::thread::spawn(move || {
+            let name = c"orchestration.command";
+            let mut out = 0;
+            // SAFETY: valid string and out-pointer.
+            let status = unsafe { boundflow_sender_open(registry, name.as_ptr(), 8, &mut out) };
+            (status, out)
+        });
+        // Long enough for the open to be inside, waiting for the map.
+        std::thread::sleep(Duration::from_millis(200));
+        let started = Instant::now();
+        assert_eq!(boundflow_handle_free(registry), BOUNDFLOW_OK);
+        // The open can end only when the map is let go, 300 ms from now.
+        let took = started.elapsed();
+        assert!(
+            took >= Duration::from_millis(200),
+            "the free waited only {took:?}"
+        );
+        holder.join().unwrap();
+        let (status, sender) = opener.join().unwrap();
+        assert_eq!(status, BOUNDFLOW_OK, "the open began before the free");
+        for handle in [sender, tx, rx] {
+            assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
+        }
+    }
 }

@@ -27,7 +27,7 @@ pub const BOUNDFLOW_INVALID_ARGUMENT: i32 = 8;
 /// The handle is unknown, freed (stale or double free), or of the wrong kind.
 pub const BOUNDFLOW_INVALID_HANDLE: i32 = 9;
 /// The message does not fit the caller's buffer: the size needed is reported and the message
-/// is kept for the next receive on this handle.
+/// is kept for the next receive on any handle of the channel's receiver (it comes first).
 pub const BOUNDFLOW_BUFFER_TOO_SMALL: i32 = 10;
 /// The configuration could not be loaded (the last error lists every problem).
 pub const BOUNDFLOW_CONFIG_ERROR: i32 = 11;

@@ -368,3 +368,92 @@ fn calls_in_a_forked_child_return_forked() {
         assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
     }
 }
+
+/// Sizes and counts no memory can hold, and misaligned out-pointers, are refused with
+/// `INVALID_ARGUMENT`. Before, they reached the standard library's non-unwinding precondition
+/// checks and aborted the host process (in a debug build; undefined behaviour in release).
+#[test]
+fn impossible_sizes_and_misaligned_pointers_are_refused_not_aborted() {
+    let (registry, tx, rx) = open("worker.step_processor.result", 8);
+    let name = CString::new("worker.step_processor.result").unwrap();
+    let mut out = 0u64;
+    let mut words = [0u64; 4];
+    // One byte into an aligned array: misaligned for every type wider than a byte.
+    let misaligned = words.as_mut_ptr().cast::<u8>().wrapping_add(1);
+    let mut storage = [0u8; 8];
+    let mut bufs = [BoundflowBuffer {
+        data: storage.as_mut_ptr(),
+        capacity: 8,
+        len: 0,
+    }];
+    let mut received = 0;
+    let mut len = 0;
+    // SAFETY: every pointer is valid or misaligned on purpose; the sizes are what is checked.
+    unsafe {
+        for max in [usize::MAX, isize::MAX as usize + 1] {
+            assert_eq!(
+                boundflow_sender_open(registry, name.as_ptr(), max, &mut out),
+                BOUNDFLOW_INVALID_ARGUMENT,
+                "max_message_size {max}"
+            );
+            assert!(last_error().contains("PTRDIFF_MAX"), "{}", last_error());
+        }
+        // The largest possible one is accepted (and a longer message refused by it).
+        let mut big = 0;
+        assert_eq!(
+            boundflow_sender_open(registry, name.as_ptr(), isize::MAX as usize, &mut big),
+            BOUNDFLOW_OK
+        );
+        assert_eq!(
+            boundflow_try_send(big, storage.as_ptr(), usize::MAX),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        assert_eq!(boundflow_handle_free(big), BOUNDFLOW_OK);
+        for count in [usize::MAX, isize::MAX as usize] {
+            assert_eq!(
+                boundflow_recv_many(rx, bufs.as_mut_ptr(), count, &mut received, 0),
+                BOUNDFLOW_INVALID_ARGUMENT,
+                "count {count}"
+            );
+        }
+        assert_eq!(
+            boundflow_recv_many(rx, bufs.as_mut_ptr(), 0, &mut received, 0),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            boundflow_sender_open(registry, name.as_ptr(), 8, misaligned.cast()),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        assert!(last_error().contains("aligned"), "{}", last_error());
+        assert_eq!(
+            boundflow_recv_timeout(rx, storage.as_mut_ptr(), 8, misaligned.cast(), 0),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            boundflow_recv_many(rx, misaligned.cast(), 1, &mut received, 0),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            boundflow_recv_many(rx, bufs.as_mut_ptr(), 1, misaligned.cast(), 0),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        assert_eq!(
+            boundflow_stats(tx, misaligned.cast()),
+            BOUNDFLOW_INVALID_ARGUMENT
+        );
+        // Nothing was taken by the refused receives.
+        assert_eq!(boundflow_try_send(tx, b"kept".as_ptr(), 4), BOUNDFLOW_OK);
+        assert_eq!(
+            boundflow_recv_timeout(rx, storage.as_mut_ptr(), 8, &mut len, 100),
+            BOUNDFLOW_OK
+        );
+        assert_eq!(&storage[..len], b"kept");
+    }
+    assert_eq!(
+        words, [0; 4],
+        "nothing written through the misaligned pointers"
+    );
+    for handle in [tx, rx, registry] {
+        assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
+    }
+}
