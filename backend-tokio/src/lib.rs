@@ -221,7 +221,7 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
     #[inline]
     fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
         if self.shared.close.requested.load(Relaxed) {
-            return Err(TrySendError::Closed(msg));
+            return refused_as_closed(msg);
         }
         self.tx.try_send(msg).map_err(|err| match err {
             mpsc::error::TrySendError::Full(msg) => TrySendError::Full(msg),
@@ -316,6 +316,12 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
             })
         })
     }
+}
+
+/// A send after a close request: refused, the message given back.
+#[cold]
+fn refused_as_closed<T>(msg: T) -> Result<(), TrySendError<T>> {
+    Err(TrySendError::Closed(msg))
 }
 
 /// The tokio backend's raw receiving end.
