@@ -58,8 +58,9 @@ enum Entry {
 
 struct RegistryEntry {
     registry: Registry,
-    /// Channels the FFI layer opened, held while some handle uses them.
-    opened: Mutex<std::collections::HashMap<String, Weak<Opened>>>,
+    /// Channels the FFI layer opened, held while some handle uses them, each with a handle on
+    /// its counters that outlives it.
+    opened: Mutex<std::collections::HashMap<String, (Weak<Opened>, ChannelHandle)>>,
 }
 
 /// Both ends of a channel the FFI layer opened.
@@ -324,18 +325,28 @@ impl RegistryEntry {
     /// The channel `name`, opened by the FFI layer if no handle holds it yet.
     fn opened(&self, name: &str) -> Result<Arc<Opened>, Failure> {
         let mut opened = self.opened.lock();
-        if let Some(live) = opened.get(name).and_then(Weak::upgrade) {
-            return Ok(live);
+        if let Some((weak, channel)) = opened.get(name) {
+            if let Some(live) = weak.upgrade() {
+                return Ok(live);
+            }
+            // The last handle on it went, and its ends are being dropped on that thread right
+            // now (a call on another thread may have held the handle past its free): the name
+            // is free once they are gone, a few instructions away, so wait for that instead of
+            // failing with ALREADY_OPEN.
+            while !channel.is_gone() {
+                std::thread::yield_now();
+            }
         }
         let (tx, rx) = self
             .registry
             .open::<Box<[u8]>>(name)
             .map_err(|err| Failure::new(registry_status(&err), err.to_string()))?;
+        let channel = tx.handle();
         let live = Arc::new(Opened {
             tx,
             rx: SharedReceiver::new(rx),
         });
-        opened.insert(name.to_owned(), Arc::downgrade(&live));
+        opened.insert(name.to_owned(), (Arc::downgrade(&live), channel));
         Ok(live)
     }
 }

@@ -418,3 +418,35 @@ fn stress(channel: &str, messages: u64) {
     free(&handles);
     free(&[registry]);
 }
+
+/// Two threads open and free handles on one channel, so each free may be the channel's last
+/// handle while the other thread opens: an open that finds the old ends still being dropped
+/// waits for them instead of failing with `ALREADY_OPEN`. Every open must succeed.
+#[test]
+fn opening_while_the_last_handle_goes_never_fails() {
+    let registry = registry();
+    let rounds = 2_000;
+    let opener = |sending: bool| {
+        move || {
+            let name = CString::new("worker.step_processor.result").unwrap();
+            for _ in 0..rounds {
+                let mut handle = 0;
+                // SAFETY: valid string and out-pointer.
+                let status = unsafe {
+                    if sending {
+                        boundflow_sender_open(registry, name.as_ptr(), 8, &mut handle)
+                    } else {
+                        boundflow_receiver_open(registry, name.as_ptr(), &mut handle)
+                    }
+                };
+                assert_eq!(status, BOUNDFLOW_OK, "{}", last_error());
+                assert_eq!(boundflow_handle_free(handle), BOUNDFLOW_OK);
+            }
+        }
+    };
+    let senders = thread::spawn(opener(true));
+    let receivers = thread::spawn(opener(false));
+    senders.join().unwrap();
+    receivers.join().unwrap();
+    assert_eq!(boundflow_handle_free(registry), BOUNDFLOW_OK);
+}
