@@ -49,7 +49,7 @@ mod source;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
-pub use loader::{DEFAULT_ENV_PREFIX, DEFAULT_FILE_NAME, Loader};
+pub use loader::{DEFAULT_ENV_PREFIX, DEFAULT_FILE_NAME, Loader, environment_name};
 pub use resolve::{
     BackendInfo, ChannelSettings, Config, Defaults, KNOWN_BACKENDS, POLICY_NAMES, Shadowed,
 };

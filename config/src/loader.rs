@@ -234,16 +234,10 @@ impl Loader {
         }
     }
 
-    /// An environment names one directory under `environments/`: not empty, not a path, not
-    /// hidden (`environments/.old` is no environment).
+    /// An environment that [`environment_name`] refuses, as a load error.
     fn check_environment(&self, env: &str) -> Result<(), ConfigError> {
-        let problem = if env.is_empty() {
-            "is empty"
-        } else if env.contains(['/', '\\']) || env == ".." {
-            "is a path, not a directory name"
-        } else if env.starts_with('.') {
-            "names a hidden directory"
-        } else {
+        let problem = environment_name(env).err();
+        let Some(problem) = problem else {
             return Ok(());
         };
         let file = match &self.files {
@@ -255,8 +249,8 @@ impl Loader {
             file,
             line: None,
             key: "environment".to_owned(),
-            message: format!("environment `{env}` {problem}"),
-            fix: "name one directory under environments/ (e.g. production), or set none to load the base alone".to_owned(),
+            message: problem,
+            fix: ENVIRONMENT_FIX.to_owned(),
         })
     }
 
@@ -302,6 +296,28 @@ impl Loader {
         });
         (base, overlay)
     }
+}
+
+/// What to do about an environment name [`environment_name`] refuses.
+const ENVIRONMENT_FIX: &str =
+    "name one directory under environments/ (e.g. production), or none to load the base alone";
+
+/// Checks that `name` can name an environment: one directory under `environments/`, so not
+/// empty, not a path, not hidden (`environments/.old` is no environment).
+///
+/// # Errors
+/// What is wrong with it, e.g. "environment `../base` is a path, not a directory name".
+pub fn environment_name(name: &str) -> Result<(), String> {
+    let problem = if name.is_empty() {
+        "is empty"
+    } else if name.contains(['/', '\\']) || name == ".." {
+        "is a path, not a directory name"
+    } else if name.starts_with('.') {
+        "names a hidden directory"
+    } else {
+        return Ok(());
+    };
+    Err(format!("environment `{name}` {problem}"))
 }
 
 /// Reads one layer's file as (name, text). `missing` is the fix when it does not exist; a file
