@@ -301,9 +301,9 @@ fn keys_the_base_gives_no_channel_are_errors() {
     assert_eq!(
         json_errors(&check_json(dir.path(), "production")),
         [
-            unknown(23, "audit.sink.send_timeout_ms"),
             unknown(11, "worker.step_processor.reslt_backend"),
             unknown(12, "worker.step_processor.result_send_timeout_ms"),
+            unknown(23, "audit.sink.send_timeout_ms"),
         ]
     );
 }

@@ -226,10 +226,10 @@ impl Loader {
                 }
                 Ok(config)
             }
-            Ok(_) => Err(ConfigErrors(errors)),
+            Ok(_) => Err(in_file_order(errors)),
             Err(mut more) => {
                 errors.append(&mut more);
-                Err(ConfigErrors(errors))
+                Err(in_file_order(errors))
             }
         }
     }
@@ -296,6 +296,12 @@ impl Loader {
         });
         (base, overlay)
     }
+}
+
+/// Errors as a compiler lists them: by file, then line (those of no line first).
+fn in_file_order(mut errors: Vec<ConfigError>) -> ConfigErrors {
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    ConfigErrors(errors)
 }
 
 /// What to do about an environment name [`environment_name`] refuses.

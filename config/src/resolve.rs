@@ -303,9 +303,9 @@ impl Layers {
             (_, false) => format!("channel `{name}` is not defined in the base configuration"),
         };
         let only_base = if in_base {
-            "a key only sets a channel that a buffer size defines"
+            "A key only sets a channel that a buffer size defines."
         } else {
-            "an overlay or variable only changes channels the base defines"
+            "An overlay or variable only changes channels the base defines."
         };
         // `<purpose>_send_timeout_ms` mixes the two forms: a component's timeout key is
         // `<purpose>_timeout_ms`.
@@ -340,11 +340,11 @@ impl Layers {
             (None, None) if in_base => {
                 let purpose = name.rsplit('.').next().unwrap_or(name);
                 format!(
-                    "add `{purpose}_buffer_size = <capacity>` to define channel `{name}`, or correct the key: {only_base}"
+                    "add `{purpose}_buffer_size = <capacity>` to define channel `{name}`, or correct the key. {only_base}"
                 )
             }
             (None, None) => format!(
-                "define it (its buffer size) in base/mpsc_channels.toml, or correct the name: {only_base}"
+                "define it (its buffer size) in base/mpsc_channels.toml, or correct the name. {only_base}"
             ),
         };
         located(
