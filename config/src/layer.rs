@@ -121,7 +121,7 @@ pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Parsed, ConfigError> 
 
 /// The key (or table header) written on 1-based `line`, as a full path, and the earlier line
 /// that writes the same one, if any: what a TOML error at that line is about.
-fn key_at(text: &str, line: usize) -> (String, Option<usize>) {
+pub(crate) fn key_at(text: &str, line: usize) -> (String, Option<usize>) {
     let lines: Vec<&str> = text.lines().collect();
     let Some(here) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
         return (String::new(), None);

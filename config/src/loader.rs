@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use boundflow_core::WaitStrategy;
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind};
-use crate::layer::{Value, parse_toml, parse_variables};
-use crate::resolve::{BackendInfo, Config, KNOWN_BACKENDS, Layer, Layers};
+use crate::layer::{Value, key_at, parse_toml, parse_variables};
+use crate::resolve::{BackendInfo, ChannelSettings, Config, KNOWN_BACKENDS, Layer, Layers};
 use crate::source::Source;
 use crate::validate::located;
 
@@ -413,7 +413,7 @@ impl Loader {
                 config.warnings.push(located(
                     ErrorKind::MissingTestOverride,
                     &channel.capacity.source,
-                    &format!("{}.buffer_size", channel.name),
+                    &capacity_key(channel),
                     format!(
                         "channel `{}` has no override in the `test` environment",
                         channel.name
@@ -430,7 +430,7 @@ impl Loader {
                 config.warnings.push(located(
                     ErrorKind::TestAboveProduction,
                     &channel.capacity.source,
-                    &format!("{}.buffer_size", channel.name),
+                    &capacity_key(channel),
                     format!(
                         "channel `{}` holds {} in test but {} in production ({})",
                         channel.name,
@@ -443,6 +443,20 @@ impl Loader {
             }
         }
     }
+}
+
+/// The key that sized `channel`, as written at its file line (what errors name), else
+/// `<channel>.buffer_size`.
+fn capacity_key(channel: &ChannelSettings) -> String {
+    if let Source::File { path, line } = &channel.capacity.source {
+        if let Ok(text) = std::fs::read_to_string(&**path) {
+            let (key, _) = key_at(&text, *line);
+            if !key.is_empty() {
+                return key;
+            }
+        }
+    }
+    format!("{}.buffer_size", channel.name)
 }
 
 /// A number set in code, as the value a file would hold.

@@ -551,7 +551,8 @@ impl ChannelSettings {
 /// A value from a file that an environment variable replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shadowed {
-    /// The channel (or `overflow_policy`) and key, e.g. `worker.step_processor.result.buffer_size`.
+    /// The key as the file wrote it, e.g.
+    /// `mpsc_channels.worker.step_processor.result_buffer_size`.
     pub key: String,
     /// The variable that won, named as set.
     pub variable: String,
@@ -773,24 +774,17 @@ impl Layers {
     }
 
     fn shadowed(&self) -> Vec<Shadowed> {
-        let channel_keys = self
-            .channels
-            .iter()
-            .map(|((name, field), c)| (format!("{name}.{}", field.table_key()), c));
-        let default_keys = self
-            .defaults
-            .iter()
-            .map(|(key, c)| (format!("overflow_policy.{key}"), c));
-        channel_keys
-            .chain(default_keys)
-            .filter_map(|(key, candidates)| {
+        self.channels
+            .values()
+            .chain(self.defaults.values())
+            .filter_map(|candidates| {
                 let winner = candidates.last()?;
                 let Source::Env { variable } = &winner.source else {
                     return None;
                 };
                 let file = candidates.iter().rev().find(|c| c.source.is_file())?;
                 Some(Shadowed {
-                    key,
+                    key: file.key.clone(),
                     variable: variable.clone(),
                     shadowed: file.source.clone(),
                 })

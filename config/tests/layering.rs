@@ -176,7 +176,7 @@ fn component_keys_and_their_variables() {
     );
     assert_eq!(
         config.shadowed[0].key,
-        "worker.step_processor.execution_request.buffer_size"
+        "mpsc_channels.worker.step_processor.execution_request_buffer_size"
     );
 }
 

@@ -266,11 +266,17 @@ fn advisory_warnings_compare_environments() {
         .map(|w| (w.kind, w.key.as_str()))
         .collect();
     assert!(
-        kinds.contains(&(ErrorKind::MissingTestOverride, "a.y.buffer_size")),
+        kinds.contains(&(
+            ErrorKind::MissingTestOverride,
+            "mpsc_channels.a.y_buffer_size"
+        )),
         "{kinds:?}"
     );
     assert!(
-        kinds.contains(&(ErrorKind::TestAboveProduction, "a.x.buffer_size")),
+        kinds.contains(&(
+            ErrorKind::TestAboveProduction,
+            "mpsc_channels.a.x_buffer_size"
+        )),
         "{kinds:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -658,7 +664,10 @@ fn the_test_override_advice_does_not_read_the_path() {
         .collect();
     assert_eq!(
         advice,
-        [(ErrorKind::MissingTestOverride, "a.y.buffer_size")]
+        [(
+            ErrorKind::MissingTestOverride,
+            "mpsc_channels.a.y_buffer_size"
+        )]
     );
     std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
 }
