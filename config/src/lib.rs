@@ -24,7 +24,7 @@
 //! (`BOUNDFLOW__MPSC_CHANNELS__<TABLE>__…__<KEY>`, e.g.
 //! `BOUNDFLOW__MPSC_CHANNELS__WORKER__STEP_PROCESSOR__EXECUTION_REQUEST_BUFFER_SIZE=250`) <
 //! values set in code. An overlay, variable or code value may only change channels the base
-//! defines. The environment is the loader's argument, else `BOUNDFLOW_ENV`.
+//! defines; a variable's segments match the base's names whatever their case. The environment is the loader's argument, else `BOUNDFLOW_ENV`.
 //!
 //! # Which policy a channel gets
 //! Its own `overflow` if set; else `timeout` if it sets its own timeout (in any layer); else the

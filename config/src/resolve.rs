@@ -223,8 +223,54 @@ impl Layers {
     /// Adds one layer's settings; outside the base, they may only change what the base defines.
     pub(crate) fn add_layer(&mut self, settings: Vec<Setting>, layer: Layer) {
         for setting in settings {
+            let setting = if layer == Layer::Variables {
+                self.base_spelling(setting)
+            } else {
+                setting
+            };
             self.add_classified(setting, layer);
         }
+    }
+
+    /// A variable's segments are read lowercased (variables are written in capitals), so a
+    /// base that spells a table or purpose with capitals (`[mpsc_channels.Billing]`) is
+    /// matched whatever the case: every channel can be overridden. An ambiguous spelling
+    /// (`Billing` and `billing` both in the base) is left as read.
+    fn base_spelling(&self, mut setting: Setting) -> Setting {
+        let unique = |lower: &str, spellings: &mut dyn Iterator<Item = &str>| {
+            let mut found = spellings.filter(|s| s.to_lowercase() == lower);
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one.to_owned()),
+                _ => None,
+            }
+        };
+        let tables = self.base_channels.iter().flat_map(|name| {
+            let parent = name.rsplit_once('.').map(|(parent, _)| parent);
+            std::iter::once(name.as_str()).chain(parent)
+        });
+        let tables: BTreeSet<&str> = tables.collect();
+        if let Some(table) = unique(&setting.table.join("."), &mut tables.iter().copied()) {
+            setting.table = table.split('.').map(str::to_owned).collect();
+        }
+        let table = setting.table.join(".");
+        if self.channel_tables.contains(&table) {
+            return setting;
+        }
+        let field = Field::ALL
+            .into_iter()
+            .filter(|field| setting.key.ends_with(field.suffix()))
+            .max_by_key(|field| field.suffix().len());
+        if let Some(field) = field {
+            let purpose = &setting.key[..setting.key.len() - field.suffix().len()];
+            let mut purposes = self.base_channels.iter().filter_map(|name| {
+                let (parent, purpose) = name.rsplit_once('.').unwrap_or(("", name));
+                (parent == table).then_some(purpose)
+            });
+            if let Some(purpose) = unique(purpose, &mut purposes) {
+                setting.key = format!("{purpose}{}", field.suffix());
+            }
+        }
+        setting
     }
 
     /// Adds a value set in code for one channel's field (by its channel-table key).

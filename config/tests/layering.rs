@@ -407,3 +407,25 @@ fn an_overlay_may_switch_a_timeout_channel_to_another_policy() {
         (1, ErrorKind::InvalidPolicy, Some(3))
     );
 }
+
+/// Variables are read lowercased, so a base that spells a channel with capitals is matched
+/// whatever the case: every channel can be overridden.
+#[test]
+fn variables_reach_channels_spelt_with_capitals() {
+    let base = "[mpsc_channels.Billing]\nInvoice_buffer_size = 10\n[mpsc_channels.Audit.Sink]\nbuffer_size = 5\n";
+    let config = Loader::from_strs(base, None)
+        .variables([
+            (
+                "BOUNDFLOW__MPSC_CHANNELS__BILLING__INVOICE_BUFFER_SIZE",
+                "20",
+            ),
+            ("BOUNDFLOW__MPSC_CHANNELS__AUDIT__SINK__BUFFER_SIZE", "7"),
+        ])
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        config.channel("Billing.Invoice").unwrap().capacity.value,
+        20
+    );
+    assert_eq!(config.channel("Audit.Sink").unwrap().capacity.value, 7);
+}
