@@ -796,9 +796,13 @@ impl Layers {
             .filter_map(|name| self.channel(name, &cx, &mut errors, &mut warnings))
             .collect();
         // Which defaults no channel reads is known only once every channel resolved.
-        if self.base_file.is_some() && channels.len() == self.base_channels.len() {
-            check_defaults(&defaults, &channels, &self.channels, &mut errors);
-        }
+        let every_channel = self.base_file.is_some() && channels.len() == self.base_channels.len();
+        check_defaults(
+            &defaults,
+            every_channel.then_some(&channels[..]),
+            &self.channels,
+            &mut errors,
+        );
         // Channels sharing one bad default report it once.
         let mut unique: Vec<ConfigError> = Vec::with_capacity(errors.len());
         for error in errors {
@@ -1310,10 +1314,11 @@ fn check_capacity(
     ));
 }
 
-/// Thresholds that contradict each other, and defaults keys that no channel reads.
+/// Thresholds that contradict each other, and defaults keys that no channel reads (judged only
+/// when every channel resolved: `channels` is `None` otherwise).
 fn check_defaults(
     defaults: &Defaults,
-    channels: &[ChannelSettings],
+    channels: Option<&[ChannelSettings]>,
     own: &BTreeMap<(String, Field), Vec<Candidate>>,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -1330,6 +1335,9 @@ fn check_defaults(
             "set recover_threshold below log_warning_threshold (defaults 0.6 and 0.8)".to_owned(),
         ));
     }
+    let Some(channels) = channels else {
+        return;
+    };
     let reads = |field: Field, policies: &[&str]| {
         channels.iter().any(|c| {
             policies.contains(&c.overflow.value.as_str())

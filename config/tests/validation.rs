@@ -464,6 +464,11 @@ fn no_false_follow_on_errors() {
     let errs = errors(base, None);
     assert_eq!(errs.len(), 1, "{errs:#?}");
     error_in(&errs, "base", ErrorKind::InvalidValue, 2);
+    // ...but thresholds that contradict each other are still reported.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 0\n[mpsc_channels.overflow_policy]\nrecover_threshold = 0.9\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    error_in(&errs, "base", ErrorKind::InvalidValue, 4);
 }
 
 /// toml's errors name no key: the line does, and a duplicate says where the first one is.
