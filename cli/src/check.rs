@@ -1,10 +1,13 @@
 //! `boundflow check`: load, then show every channel and where each value came from.
 
 use std::fmt::Write as _;
-use std::path::Path;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use boundflow::config::{BackendInfo, ChannelSettings, Config, ConfigErrors, Loader, Source};
+use boundflow::config::{
+    BackendInfo, ChannelSettings, Config, ConfigError, ConfigErrors, ErrorKind, Loader, Source,
+};
 use serde::Serialize;
 use serde_json::{Value, json};
 
@@ -17,66 +20,83 @@ pub(crate) fn run(args: &CheckArgs) -> ExitCode {
     let backends = match backends(args.backends.as_deref()) {
         Ok(backends) => backends,
         Err(message) => {
-            eprintln!("error: {message}");
+            report(&format!("error: {message}"));
             return ExitCode::from(USAGE);
         }
     };
     // One environment if one is chosen; otherwise every one present (one JSON document each,
-    // inside `{"environments": [...]}`).
-    let chosen = args
-        .environment
-        .clone()
-        .or_else(|| std::env::var("BOUNDFLOW_ENV").ok());
+    // inside `{"environments": [...]}`). An empty BOUNDFLOW_ENV is unset, as for the loader.
+    let chosen = args.environment.clone().or_else(|| {
+        std::env::var("BOUNDFLOW_ENV")
+            .ok()
+            .filter(|env| !env.is_empty())
+    });
     let single = chosen.is_some();
-    let environments: Vec<Option<String>> = match chosen {
-        Some(environment) => vec![Some(environment)],
+    let environments: Vec<Environment> = match chosen {
+        Some(environment) => vec![Environment::Named(environment)],
         None => every_environment(&args.config_dir),
     };
     let mut valid = true;
     let mut documents = Vec::new();
     let mut text = String::new();
     for environment in &environments {
-        let mut loader = Loader::from_dir(&args.config_dir).backends(backends.clone());
-        if let Some(environment) = environment {
-            loader = loader.environment(environment.clone());
-        }
-        let loaded = loader.load();
+        let loaded = match environment {
+            Environment::Base => Loader::from_dir(&args.config_dir)
+                .backends(backends.clone())
+                .load(),
+            Environment::Named(name) => Loader::from_dir(&args.config_dir)
+                .backends(backends.clone())
+                .environment(name.clone())
+                .load(),
+            Environment::Unnamable(dir) => Err(unnamable(dir)),
+        };
+        let name = environment.name();
         if let Err(errors) = &loaded {
             valid = false;
-            eprintln!(
+            report(&format!(
                 "{}: {} error(s)\n{errors}",
-                label(environment.as_deref()),
+                label(name.as_deref()),
                 errors.0.len()
-            );
+            ));
         }
         match args.format {
-            Format::Json => documents.push(document(environment.as_deref(), &loaded)),
+            Format::Json => documents.push(document(name.as_deref(), &loaded)),
             Format::Text => {
                 if let Ok(config) = &loaded {
-                    table(&mut text, environment.as_deref(), config);
+                    table(&mut text, name.as_deref(), config);
                 }
             }
         }
     }
-    match args.format {
-        Format::Json => {
-            let out = if single {
-                documents.pop().unwrap_or(Value::Null)
-            } else {
-                json!({ "environments": documents })
-            };
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&out).unwrap_or_else(|_| "null".into())
-            );
-        }
-        Format::Text => print!("{text}"),
+    if args.format == Format::Json {
+        let out = if single {
+            documents.pop().unwrap_or(Value::Null)
+        } else {
+            json!({ "environments": documents })
+        };
+        text = serde_json::to_string_pretty(&out).unwrap_or_else(|_| "null".into());
+        text.push('\n');
     }
-    if valid {
+    let status = if valid {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    };
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Ok(()) => status,
+        // The reader stopped reading (`boundflow check … | head`): nothing is wrong with the
+        // configuration, so its status stands.
+        Err(err) if err.kind() == std::io::ErrorKind::BrokenPipe => status,
+        Err(err) => {
+            report(&format!("error: cannot write the result to stdout: {err}"));
+            ExitCode::FAILURE
+        }
     }
+}
+
+/// Writes a line for people to stderr; if even that fails, there is no one left to tell.
+fn report(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
 /// The backends to check against: all by default, or those named (each must exist).
@@ -102,21 +122,69 @@ fn backends(names: Option<&[String]>) -> Result<Vec<BackendInfo>, String> {
         .collect()
 }
 
-/// Every `environments/<env>` directory, sorted; the base alone if there is none.
-fn every_environment(dir: &Path) -> Vec<Option<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(dir.join("environments"))
+/// What one run checks.
+enum Environment {
+    /// The base alone (there is no environment directory).
+    Base,
+    Named(String),
+    /// A directory under `environments/` whose name is not UTF-8: no `--env` or
+    /// `BOUNDFLOW_ENV` can name it, so it is reported rather than skipped.
+    Unnamable(PathBuf),
+}
+
+impl Environment {
+    fn name(&self) -> Option<String> {
+        match self {
+            Environment::Base => None,
+            Environment::Named(name) => Some(name.clone()),
+            Environment::Unnamable(dir) => Some(
+                dir.file_name()
+                    .unwrap_or_default()
+                    .to_string_lossy()
+                    .into_owned(),
+            ),
+        }
+    }
+}
+
+/// Every `environments/<env>` directory, sorted, but hidden ones (`.old`); the base alone if
+/// there is none.
+fn every_environment(dir: &Path) -> Vec<Environment> {
+    let mut names = Vec::new();
+    let mut unnamable = Vec::new();
+    let entries = std::fs::read_dir(dir.join("environments"))
         .into_iter()
         .flatten()
-        .flatten()
-        .filter(|entry| entry.path().is_dir())
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .collect();
-    names.sort();
-    if names.is_empty() {
-        vec![None]
-    } else {
-        names.into_iter().map(Some).collect()
+        .flatten();
+    for entry in entries.filter(|entry| entry.path().is_dir()) {
+        match entry.file_name().into_string() {
+            Ok(name) if name.starts_with('.') => {}
+            Ok(name) => names.push(name),
+            Err(_) => unnamable.push(entry.path()),
+        }
     }
+    if names.is_empty() && unnamable.is_empty() {
+        return vec![Environment::Base];
+    }
+    names.sort();
+    unnamable.sort();
+    let named = names.into_iter().map(Environment::Named);
+    named
+        .chain(unnamable.into_iter().map(Environment::Unnamable))
+        .collect()
+}
+
+/// The error of an environment directory whose name is not UTF-8.
+fn unnamable(dir: &Path) -> ConfigErrors {
+    ConfigErrors(vec![ConfigError {
+        kind: ErrorKind::InvalidEnvironment,
+        file: dir.display().to_string(),
+        line: None,
+        key: "environment".to_owned(),
+        message: "the directory's name is not valid UTF-8, so no environment name can select it"
+            .to_owned(),
+        fix: "rename the directory to a UTF-8 name".to_owned(),
+    }])
 }
 
 fn label(environment: Option<&str>) -> String {

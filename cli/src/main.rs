@@ -170,9 +170,9 @@ struct CheckArgs {
     /// `environments/<env>/mpsc_channels.toml`.
     #[arg(long, value_name = "DIR")]
     config_dir: PathBuf,
-    /// The environment to check (default: `BOUNDFLOW_ENV`; without either, every environment
-    /// in the directory).
-    #[arg(long = "env", value_name = "ENV")]
+    /// The environment to check, a directory name under `environments/` (default:
+    /// `BOUNDFLOW_ENV`; without either, every environment in the directory).
+    #[arg(long = "env", value_name = "ENV", value_parser = environment_name)]
     environment: Option<String>,
     /// The backends the application is built with, comma-separated (default: all).
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -180,6 +180,11 @@ struct CheckArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
+}
+
+/// `--env`: one directory under `environments/`, not a path (a usage error, exit 2).
+fn environment_name(text: &str) -> Result<String, String> {
+    boundflow::config::environment_name(text).map(|()| text.to_owned())
 }
 
 /// How `check` prints.

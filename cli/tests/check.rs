@@ -226,3 +226,294 @@ fn backends_the_binary_lacks_are_errors() {
     let errors = stderr(&out);
     assert!(errors.contains("crossbeam"), "{errors}");
 }
+
+/// A copy of the presets with `(file, from, to)` replacements (each must apply).
+fn edited_presets(edits: &[(&str, &str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = ["demo", "development", "production", "test"];
+    for file in std::iter::once("base".to_owned()).chain(envs.map(|e| format!("environments/{e}")))
+    {
+        let file = format!("{file}/mpsc_channels.toml");
+        let mut text = std::fs::read_to_string(presets().join(&file)).unwrap();
+        for (_, from, to) in edits.iter().filter(|(f, _, _)| *f == file) {
+            assert!(text.contains(from), "{from} not in {file}");
+            text = text.replacen(from, to, 1);
+        }
+        let path = dir.path().join(&file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    dir
+}
+
+/// The errors of a `--format json` run for one environment that exits 1, as (kind, line, key).
+fn json_errors(out: &Output) -> Vec<(String, Option<u64>, String)> {
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(out));
+    let doc: Value = serde_json::from_str(&stdout(out)).unwrap();
+    doc["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["line"].as_u64(),
+                e["key"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn check_json(dir: &Path, env: &str) -> Output {
+    let path = dir.to_str().unwrap();
+    boundflow(&[
+        "check",
+        "--config-dir",
+        path,
+        "--env",
+        env,
+        "--format",
+        "json",
+    ])
+}
+
+/// The reviewer's case: in the base, a misspelt purpose, `<purpose>_send_timeout_ms` and a
+/// table without buffer_size used to pass with exit 0.
+#[test]
+fn keys_the_base_gives_no_channel_are_errors() {
+    let base = "base/mpsc_channels.toml";
+    let dir = edited_presets(&[
+        (
+            base,
+            "result_backend = \"flume\"",
+            "reslt_backend = \"flume\"\nresult_send_timeout_ms = 250",
+        ),
+        (
+            base,
+            "[mpsc_channels.overflow_policy]",
+            "[mpsc_channels.audit.sink]\nsend_timeout_ms = 250\n\n[mpsc_channels.overflow_policy]",
+        ),
+    ]);
+    let unknown = |line: u64, key: &str| {
+        let key = format!("mpsc_channels.{key}");
+        ("unknown_channel".to_owned(), Some(line), key)
+    };
+    assert_eq!(
+        json_errors(&check_json(dir.path(), "production")),
+        [
+            unknown(11, "worker.step_processor.reslt_backend"),
+            unknown(12, "worker.step_processor.result_send_timeout_ms"),
+            unknown(23, "audit.sink.send_timeout_ms"),
+        ]
+    );
+}
+
+/// `check` refuses the retry policy that `demo` (the channel builder) refuses.
+#[test]
+fn an_inverted_retry_backoff_fails_check_as_it_fails_the_application() {
+    let dir = edited_presets(&[(
+        "environments/demo/mpsc_channels.toml",
+        "retry_max_attempts = 4",
+        "retry_max_attempts = 4\nretry_initial_backoff_ms = 500\nretry_max_backoff_ms = 10",
+    )]);
+    let errors = json_errors(&check_json(dir.path(), "demo"));
+    let key = "mpsc_channels.task_readiness.event_channel.retry_max_backoff_ms";
+    assert_eq!(
+        errors,
+        [("invalid_value".to_owned(), Some(19), key.to_owned())]
+    );
+}
+
+/// CI often exports BOUNDFLOW_ENV empty: that is unset, so every environment is checked.
+#[test]
+fn an_empty_boundflow_env_checks_every_environment() {
+    let dir = presets();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_boundflow"));
+    let args = [
+        "check",
+        "--config-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let out = command
+        .args(args)
+        .env("BOUNDFLOW_ENV", "")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(doc["environments"].as_array().unwrap().len(), 4);
+}
+
+/// `--env` names one directory under environments/; a hidden one is no environment; one whose
+/// name is not UTF-8 is reported, not skipped.
+#[cfg(unix)]
+#[test]
+fn environments_are_plain_directory_names() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = presets();
+    let out = boundflow(&[
+        "check",
+        "--config-dir",
+        dir.to_str().unwrap(),
+        "--env",
+        "../base",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("is a path, not a directory name"),
+        "{}",
+        stderr(&out)
+    );
+
+    let dir = edited_presets(&[]);
+    std::fs::create_dir(dir.path().join("environments/.old")).unwrap();
+    let out = boundflow(&[
+        "check",
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let strange = dir
+        .path()
+        .join("environments")
+        .join(std::ffi::OsStr::from_bytes(b"stag\xffing"));
+    std::fs::create_dir(&strange).unwrap();
+    std::fs::write(
+        strange.join("mpsc_channels.toml"),
+        "[mpsc_channels.orchestration]\ncommand_buffer_size = \"oops\"\n",
+    )
+    .unwrap();
+    let out = boundflow(&[
+        "check",
+        "--config-dir",
+        dir.path().to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let runs = doc["environments"].as_array().unwrap();
+    let names: Vec<&str> = runs
+        .iter()
+        .map(|e| e["environment"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "demo",
+            "development",
+            "production",
+            "test",
+            "stag\u{fffd}ing"
+        ]
+    );
+    assert_eq!(runs[4]["errors"][0]["kind"], "invalid_environment");
+}
+
+/// A closed or failing stdout is no panic (exit 101): a reader that stops reading leaves the
+/// status as it is, a write error is reported and exits 1.
+#[cfg(unix)]
+#[test]
+fn a_closed_or_full_stdout_is_no_panic() {
+    let dir = presets();
+    let args = [
+        "check",
+        "--config-dir",
+        dir.to_str().unwrap(),
+        "--format",
+        "json",
+    ];
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .unwrap();
+    let out = boundflow_with(&args, |c| {
+        c.stdout(full);
+    });
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).starts_with("error: cannot write the result to stdout"),
+        "{}",
+        stderr(&out)
+    );
+    // Closed before it writes: the reader went away (`boundflow check … | head`).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_boundflow"))
+        .args(args)
+        .env_remove("BOUNDFLOW_ENV")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(!stderr(&out).contains("panicked"), "{}", stderr(&out));
+}
+
+fn boundflow_with(args: &[&str], prepare: impl FnOnce(&mut Command)) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_boundflow"));
+    command.args(args).env_remove("BOUNDFLOW_ENV");
+    prepare(&mut command);
+    command.output().unwrap()
+}
+
+/// `--backends` without the default backend: one error that says where to set another, and
+/// drop_oldest's fix offers only backends the binary has.
+#[test]
+fn a_missing_default_backend_is_one_error_saying_where_to_set_it() {
+    let dir = presets();
+    let args = [
+        "check",
+        "--config-dir",
+        dir.to_str().unwrap(),
+        "--env",
+        "production",
+    ];
+    let out = boundflow(&[&args[..], &["--backends", "flume", "--format", "json"]].concat());
+    let key = "mpsc_channels.overflow_policy.backend";
+    assert_eq!(
+        json_errors(&out),
+        [("unknown_backend".to_owned(), None, key.to_owned())]
+    );
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let error = &doc["errors"][0];
+    assert!(
+        error["file"]
+            .as_str()
+            .unwrap()
+            .ends_with("base/mpsc_channels.toml")
+    );
+    assert!(
+        error["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("set `backend = \"flume\"` under [mpsc_channels.overflow_policy]"),
+        "{error}"
+    );
+    let dir = edited_presets(&[(
+        "environments/production/mpsc_channels.toml",
+        "event_queue_buffer_size = 50000",
+        "event_queue_buffer_size = 50000\nevent_queue_overflow = \"drop_oldest\"",
+    )]);
+    let path = dir.path().to_str().unwrap();
+    let args = [
+        "check",
+        "--config-dir",
+        path,
+        "--env",
+        "production",
+        "--backends",
+        "tokio,crossbeam",
+    ];
+    let out = boundflow(&args);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("— use crossbeam for this channel, or another policy"),
+        "{}",
+        stderr(&out)
+    );
+}

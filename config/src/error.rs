@@ -17,7 +17,9 @@ pub enum ErrorKind {
     UnknownKey,
     /// A value of the wrong type or out of range.
     InvalidValue,
-    /// An overlay, variable or code override names a channel the base does not define.
+    /// A key names a channel that no buffer size in the base defines: in an overlay, variable
+    /// or code override, or in the base itself (a misspelt purpose, a table without
+    /// `buffer_size`).
     UnknownChannel,
     /// A backend that does not exist or is not compiled in.
     UnknownBackend,
@@ -25,6 +27,9 @@ pub enum ErrorKind {
     InvalidPolicy,
     /// The base directory, or the selected environment's directory, is missing.
     MissingLayer,
+    /// An environment name that is no plain directory name under `environments/` (empty, a
+    /// path, hidden, or not UTF-8).
+    InvalidEnvironment,
     /// A table outside `[mpsc_channels]` (the guide's anti-pattern 5: a missing prefix).
     WrongPrefix,
     /// A table that is both a channel and a component, or a channel defined twice.
@@ -35,6 +40,9 @@ pub enum ErrorKind {
     MissingTestOverride,
     /// Advice: a channel larger in `test` than in `production`.
     TestAboveProduction,
+    /// Advice: a later layer (an overlay) gave a channel a policy that reads no send timeout,
+    /// so the timeout it inherits from an earlier layer (the base) is ignored.
+    IgnoredTimeout,
 }
 
 /// One configuration mistake (or, in [`Config::warnings`](crate::Config::warnings), one piece
@@ -61,7 +69,11 @@ impl fmt::Display for ConfigError {
             Some(line) => write!(f, "{}:{line}: ", self.file)?,
             None => write!(f, "{}: ", self.file)?,
         }
-        write!(f, "{}: {} — {}", self.key, self.message, self.fix)
+        // A file that cannot be read, or a syntax error on no key, has no key to show.
+        if !self.key.is_empty() {
+            write!(f, "{}: ", self.key)?;
+        }
+        write!(f, "{} — {}", self.message, self.fix)
     }
 }
 

@@ -74,13 +74,26 @@ pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Parsed, ConfigError> 
             .count()
             + 1
     };
-    let document = DeTable::parse(text).map_err(|err| ConfigError {
-        kind: ErrorKind::InvalidToml,
-        file: path.to_string(),
-        line: err.span().map(|span| line_of(span.start)),
-        key: String::new(),
-        message: err.message().trim().to_owned(),
-        fix: "correct the TOML syntax at that line".to_owned(),
+    let document = DeTable::parse(text).map_err(|err| {
+        let line = err.span().map(|span| line_of(span.start));
+        let message = err.message().trim().to_owned();
+        // toml's error names no key: the line it points at does.
+        let (key, first) = line.map(|line| key_at(text, line)).unwrap_or_default();
+        let fix = match first {
+            _ if !message.starts_with("duplicate key") => {
+                "correct the TOML syntax at that line".to_owned()
+            }
+            Some(first) => format!("remove one of the two (the first is at line {first})"),
+            None => "remove one of the two".to_owned(),
+        };
+        ConfigError {
+            kind: ErrorKind::InvalidToml,
+            file: path.to_string(),
+            line,
+            key,
+            message,
+            fix,
+        }
     })?;
     let mut parsed = Parsed::default();
     for (key, value) in document.get_ref().iter() {
@@ -104,6 +117,53 @@ pub(crate) fn parse_toml(path: &str, text: &str) -> Result<Parsed, ConfigError> 
         }
     }
     Ok(parsed)
+}
+
+/// The key (or table header) written on 1-based `line`, as a full path, and the earlier line
+/// that writes the same one, if any: what a TOML error at that line is about.
+pub(crate) fn key_at(text: &str, line: usize) -> (String, Option<usize>) {
+    let lines: Vec<&str> = text.lines().collect();
+    let Some(here) = line.checked_sub(1).and_then(|i| lines.get(i)) else {
+        return (String::new(), None);
+    };
+    let before = &lines[..line - 1];
+    if let Some(table) = header(here) {
+        let first = before.iter().position(|l| header(l) == Some(table));
+        return (table.to_owned(), first.map(|i| i + 1));
+    }
+    let Some(key) = written_key(here) else {
+        return (String::new(), None);
+    };
+    // The table this line is in starts at the last header above it.
+    let start = before.iter().rposition(|l| header(l).is_some());
+    let table = start.and_then(|i| header(lines[i]));
+    let first = before
+        .iter()
+        .enumerate()
+        .skip(start.unwrap_or(0))
+        .find(|(_, l)| written_key(l) == Some(key))
+        .map(|(i, _)| i + 1);
+    let path = match table {
+        Some(table) => format!("{table}.{key}"),
+        None => key.to_owned(),
+    };
+    (path, first)
+}
+
+/// `a.b` of a `[a.b]` or `[[a.b]]` line.
+fn header(line: &str) -> Option<&str> {
+    let inner = line.trim_start().strip_prefix('[')?.trim_start_matches('[');
+    inner.find(']').map(|end| inner[..end].trim())
+}
+
+/// `k` of a `k = value` line.
+fn written_key(line: &str) -> Option<&str> {
+    let trimmed = line.trim_start();
+    if trimmed.starts_with(['#', '[']) {
+        return None;
+    }
+    let (key, _) = trimmed.split_once('=')?;
+    Some(key.trim()).filter(|key| !key.is_empty())
 }
 
 fn walk(

@@ -24,12 +24,14 @@
 //! (`BOUNDFLOW__MPSC_CHANNELS__<TABLE>__…__<KEY>`, e.g.
 //! `BOUNDFLOW__MPSC_CHANNELS__WORKER__STEP_PROCESSOR__EXECUTION_REQUEST_BUFFER_SIZE=250`) <
 //! values set in code. An overlay, variable or code value may only change channels the base
-//! defines. The environment is the loader's argument, else `BOUNDFLOW_ENV`.
+//! defines; a variable's segments match the base's names whatever their case. The environment is the loader's argument, else `BOUNDFLOW_ENV`.
 //!
 //! # Which policy a channel gets
 //! Its own `overflow` if set; else `timeout` if it sets its own timeout (in any layer); else the
 //! defaults' `drop_policy`; else `block`. The defaults' `send_timeout_ms` is read by channels
-//! whose policy is `timeout` or `retry`.
+//! whose policy is `timeout` or `retry`. A policy set in a later layer than the channel's own
+//! timeout wins: if it reads no timeout, the inherited timeout is ignored, with a warning
+//! ([`ErrorKind::IgnoredTimeout`]); in one layer, the two are an error.
 //!
 //! # Provenance
 //! Every resolved value is a [`Sourced`]: its [`Source`] renders as `"<path>:<line>"`,
@@ -49,7 +51,7 @@ mod source;
 mod validate;
 
 pub use error::{ConfigError, ConfigErrors, ErrorKind};
-pub use loader::{DEFAULT_ENV_PREFIX, DEFAULT_FILE_NAME, Loader};
+pub use loader::{DEFAULT_ENV_PREFIX, DEFAULT_FILE_NAME, Loader, environment_name};
 pub use resolve::{
     BackendInfo, ChannelSettings, Config, Defaults, KNOWN_BACKENDS, POLICY_NAMES, Shadowed,
 };

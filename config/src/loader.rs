@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use boundflow_core::WaitStrategy;
 
 use crate::error::{ConfigError, ConfigErrors, ErrorKind};
-use crate::layer::{Value, parse_toml, parse_variables};
-use crate::resolve::{BackendInfo, Config, KNOWN_BACKENDS, Layers};
+use crate::layer::{Value, key_at, parse_toml, parse_variables};
+use crate::resolve::{BackendInfo, ChannelSettings, Config, KNOWN_BACKENDS, Layer, Layers};
 use crate::source::Source;
 use crate::validate::located;
 
@@ -187,24 +187,34 @@ impl Loader {
                 .map(|(_, v)| v.clone())
                 .filter(|v| !v.is_empty())
         });
-        let (base, overlay) = self.read_files(environment.as_deref())?;
+        let mut errors = Vec::new();
+        if let Some(env) = &environment {
+            if let Err(error) = self.check_environment(env) {
+                return Err(ConfigErrors(vec![error]));
+            }
+        }
+        let (base, overlay) = self.read_files(environment.as_deref());
         let mut layers = Layers::default();
         layers.lenient = self.lenient;
-        let mut errors = Vec::new();
-        match parse_toml(&base.0, &base.1) {
-            Ok(parsed) => layers.add_base(parsed),
+        // A layer that cannot be read or parsed is one error; the others are still read, but
+        // without a base no key can be judged to name an undefined channel.
+        match base.and_then(|(path, text)| Ok((parse_toml(&path, &text)?, path))) {
+            Ok((parsed, path)) => layers.add_base(&path, parsed),
             Err(err) => errors.push(err),
         }
-        if let Some((path, text)) = &overlay {
-            match parse_toml(path, text) {
+        if let Some(overlay) = overlay {
+            match overlay.and_then(|(path, text)| parse_toml(&path, &text)) {
                 Ok(parsed) => layers.add_overlay_file(parsed),
                 Err(err) => errors.push(err),
             }
         }
-        layers.add_overlay(parse_variables(
-            &self.env_prefix,
-            variables.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-        ));
+        layers.add_layer(
+            parse_variables(
+                &self.env_prefix,
+                variables.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+            ),
+            Layer::Variables,
+        );
         for (channel, key, value) in &self.code {
             layers.add_code(channel, key, value.clone());
         }
@@ -216,41 +226,53 @@ impl Loader {
                 }
                 Ok(config)
             }
-            Ok(_) => Err(ConfigErrors(errors)),
+            Ok(_) => Err(in_file_order(errors)),
             Err(mut more) => {
                 errors.append(&mut more);
-                Err(ConfigErrors(errors))
+                Err(in_file_order(errors))
             }
         }
     }
 
-    /// The base file and the environment's overlay, as (name, text).
+    /// An environment that [`environment_name`] refuses, as a load error.
+    fn check_environment(&self, env: &str) -> Result<(), ConfigError> {
+        let problem = environment_name(env).err();
+        let Some(problem) = problem else {
+            return Ok(());
+        };
+        let file = match &self.files {
+            Files::Dir(dir) => dir.join("environments").display().to_string(),
+            Files::Strings { .. } => "environment".to_owned(),
+        };
+        Err(ConfigError {
+            kind: ErrorKind::InvalidEnvironment,
+            file,
+            line: None,
+            key: "environment".to_owned(),
+            message: problem,
+            fix: ENVIRONMENT_FIX.to_owned(),
+        })
+    }
+
+    /// The base file and the environment's overlay, each as (name, text) or why it cannot be
+    /// read.
     #[allow(clippy::type_complexity)]
     fn read_files(
         &self,
         environment: Option<&str>,
-    ) -> Result<((String, String), Option<(String, String)>), ConfigErrors> {
+    ) -> (
+        Result<(String, String), ConfigError>,
+        Option<Result<(String, String), ConfigError>>,
+    ) {
         let (base_name, overlay_name, dir) = match &self.files {
-            Files::Strings { base, overlay } => return Ok((base.clone(), overlay.clone())),
+            Files::Strings { base, overlay } => {
+                return (Ok(base.clone()), overlay.clone().map(Ok));
+            }
             Files::Dir(dir) => (
                 dir.join("base").join(&self.file_name),
                 environment.map(|env| dir.join("environments").join(env).join(&self.file_name)),
                 dir,
             ),
-        };
-        let read = |path: &Path, what: &str, fix: String| {
-            std::fs::read_to_string(path).map_err(|err| ConfigError {
-                kind: if err.kind() == std::io::ErrorKind::NotFound {
-                    ErrorKind::MissingLayer
-                } else {
-                    ErrorKind::Io
-                },
-                file: path.display().to_string(),
-                line: None,
-                key: String::new(),
-                message: format!("cannot read the {what}: {err}"),
-                fix,
-            })
         };
         let base = read(
             &base_name,
@@ -260,25 +282,89 @@ impl Loader {
                 base_name.display(),
                 dir.display()
             ),
-        )
-        .map_err(|e| ConfigErrors(vec![e]))?;
-        let overlay = match (&overlay_name, environment) {
-            (Some(path), Some(env)) => Some((
-                path.display().to_string(),
-                read(
-                    path,
-                    &format!("overlay of environment `{env}`"),
-                    format!(
-                        "create {}, or choose an environment that exists under {}",
-                        path.display(),
-                        dir.join("environments").display()
-                    ),
-                )
-                .map_err(|e| ConfigErrors(vec![e]))?,
-            )),
-            _ => None,
-        };
-        Ok(((base_name.display().to_string(), base), overlay))
+        );
+        let overlay = overlay_name.zip(environment).map(|(path, env)| {
+            read(
+                &path,
+                &format!("overlay of environment `{env}`"),
+                format!(
+                    "create {}, or choose an environment that exists under {}",
+                    path.display(),
+                    dir.join("environments").display()
+                ),
+            )
+        });
+        (base, overlay)
+    }
+}
+
+/// Errors as a compiler lists them: by file, then line (those of no line first).
+fn in_file_order(mut errors: Vec<ConfigError>) -> ConfigErrors {
+    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    ConfigErrors(errors)
+}
+
+/// What to do about an environment name [`environment_name`] refuses.
+const ENVIRONMENT_FIX: &str =
+    "name one directory under environments/ (e.g. production), or none to load the base alone";
+
+/// Checks that `name` can name an environment: one directory under `environments/`, so not
+/// empty, not a path, not hidden (`environments/.old` is no environment).
+///
+/// # Errors
+/// What is wrong with it, e.g. "environment `../base` is a path, not a directory name".
+pub fn environment_name(name: &str) -> Result<(), String> {
+    let problem = if name.is_empty() {
+        "is empty"
+    } else if name.contains(['/', '\\']) || name == ".." {
+        "is a path, not a directory name"
+    } else if name.starts_with('.') {
+        "names a hidden directory"
+    } else {
+        return Ok(());
+    };
+    Err(format!("environment `{name}` {problem}"))
+}
+
+/// Reads one layer's file as (name, text). `missing` is the fix when it does not exist; a file
+/// that is not UTF-8 (TOML must be) is named with the line of its first bad byte.
+fn read(path: &Path, what: &str, missing: String) -> Result<(String, String), ConfigError> {
+    let name = path.display().to_string();
+    let error = |kind, line, message, fix| ConfigError {
+        kind,
+        file: name.clone(),
+        line,
+        key: String::new(),
+        message,
+        fix,
+    };
+    let bytes = std::fs::read(path).map_err(|err| {
+        let message = format!("cannot read the {what}: {err}");
+        if err.kind() == std::io::ErrorKind::NotFound {
+            error(ErrorKind::MissingLayer, None, message, missing)
+        } else {
+            let fix = format!("make {name} a file this process can read");
+            error(ErrorKind::Io, None, message, fix)
+        }
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => Ok((name, text)),
+        Err(err) => {
+            let bytes = err.as_bytes();
+            let at = err.utf8_error().valid_up_to();
+            let line_start = bytes[..at]
+                .iter()
+                .rposition(|b| *b == b'\n')
+                .map_or(0, |i| i + 1);
+            let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+            let message = format!(
+                "the {what} is not valid UTF-8: byte 0x{:02X} at column {}",
+                bytes.get(at).copied().unwrap_or_default(),
+                at - line_start + 1
+            );
+            let fix = "save the file as UTF-8 (TOML files must be UTF-8)".to_owned();
+            Err(error(ErrorKind::InvalidToml, Some(line), message, fix))
+        }
     }
 }
 
@@ -314,13 +400,20 @@ impl Loader {
         let Some(test) = test else {
             return;
         };
+        // Sized by the test layer itself, whatever the directory's path holds.
+        let test_overlay = dir
+            .join("environments")
+            .join("test")
+            .join(&self.file_name)
+            .display()
+            .to_string();
         for channel in &test.channels {
-            let overridden = matches!(&channel.capacity.source, Source::File { path, .. } if path.contains("environments"));
+            let overridden = matches!(&channel.capacity.source, Source::File { path, .. } if **path == *test_overlay);
             if !overridden {
                 config.warnings.push(located(
                     ErrorKind::MissingTestOverride,
                     &channel.capacity.source,
-                    &format!("{}.buffer_size", channel.name),
+                    &capacity_key(channel),
                     format!(
                         "channel `{}` has no override in the `test` environment",
                         channel.name
@@ -337,7 +430,7 @@ impl Loader {
                 config.warnings.push(located(
                     ErrorKind::TestAboveProduction,
                     &channel.capacity.source,
-                    &format!("{}.buffer_size", channel.name),
+                    &capacity_key(channel),
                     format!(
                         "channel `{}` holds {} in test but {} in production ({})",
                         channel.name,
@@ -350,6 +443,20 @@ impl Loader {
             }
         }
     }
+}
+
+/// The key that sized `channel`, as written at its file line (what errors name), else
+/// `<channel>.buffer_size`.
+fn capacity_key(channel: &ChannelSettings) -> String {
+    if let Source::File { path, line } = &channel.capacity.source {
+        if let Ok(text) = std::fs::read_to_string(&**path) {
+            let (key, _) = key_at(&text, *line);
+            if !key.is_empty() {
+                return key;
+            }
+        }
+    }
+    format!("{}.buffer_size", channel.name)
 }
 
 /// A number set in code, as the value a file would hold.

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use boundflow_core::{OverflowPolicy, RetryPolicy, WaitStrategy};
+use boundflow_core::{OverflowPolicy, RetryPolicy, RetryPolicyError, WaitStrategy};
 use serde::Serialize;
 
 use crate::error::{ConfigError, ErrorKind};
@@ -116,12 +116,42 @@ enum Target {
     Default(&'static str),
 }
 
-/// A value and where it came from, before it is checked.
-type Candidate = (Value, Source);
+/// Which layer a value came from; later layers win.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Layer {
+    Base,
+    Overlay,
+    Variables,
+    Code,
+}
+
+/// A value as one layer wrote it, before it is checked.
+#[derive(Debug, Clone)]
+struct Candidate {
+    value: Value,
+    source: Source,
+    /// The key as written, `mpsc_channels.<table>.<key>`: what an error about it names.
+    key: String,
+    layer: Layer,
+}
+
+impl Candidate {
+    fn new(setting: Setting, layer: Layer) -> Self {
+        Candidate {
+            key: setting.key_path(),
+            value: setting.value,
+            source: setting.source,
+            layer,
+        }
+    }
+}
 
 /// The settings of every layer, in precedence order.
 #[derive(Debug, Default)]
 pub(crate) struct Layers {
+    /// The base file's name, once it has been read: until then no channel is known, so no key
+    /// can be said to name an undefined one.
+    base_file: Option<String>,
     /// Channel names the base defines (a `buffer_size` key).
     base_channels: BTreeSet<String>,
     /// Table paths the base uses as channel tables.
@@ -136,8 +166,9 @@ pub(crate) struct Layers {
 }
 
 impl Layers {
-    /// Adds the base layer: it defines the channels.
-    pub(crate) fn add_base(&mut self, parsed: Parsed) {
+    /// Adds the base layer (read from `path`): it defines the channels.
+    pub(crate) fn add_base(&mut self, path: &str, parsed: Parsed) {
+        self.base_file = Some(path.to_owned());
         let settings = self.structural_checks(parsed);
         for setting in &settings {
             if setting.key == "buffer_size"
@@ -146,7 +177,9 @@ impl Layers {
                 self.channel_tables.insert(setting.table.join("."));
             }
         }
+        // Every definition first: a channel's other keys may come before its buffer size.
         let mut defined: BTreeMap<String, Source> = BTreeMap::new();
+        let mut kept = Vec::with_capacity(settings.len());
         for setting in settings {
             if let Some(Target::Channel(name, Field::BufferSize)) = self.classify(&setting) {
                 if let Some(first) = defined.get(&name) {
@@ -162,14 +195,15 @@ impl Layers {
                 defined.insert(name.clone(), setting.source.clone());
                 self.base_channels.insert(name);
             }
-            self.add_classified(setting, true);
+            kept.push(setting);
         }
+        self.add_layer(kept, Layer::Base);
     }
 
     /// Adds an overlay file: it may only change what the base defines.
     pub(crate) fn add_overlay_file(&mut self, parsed: Parsed) {
         let settings = self.structural_checks(parsed);
-        self.add_overlay(settings);
+        self.add_layer(settings, Layer::Overlay);
     }
 
     /// Reports tables outside `[mpsc_channels]` and tables of both kinds; returns the settings
@@ -186,11 +220,57 @@ impl Layers {
             .collect()
     }
 
-    /// Adds a layer that may only change what the base defines (variables, code).
-    pub(crate) fn add_overlay(&mut self, settings: Vec<Setting>) {
+    /// Adds one layer's settings; outside the base, they may only change what the base defines.
+    pub(crate) fn add_layer(&mut self, settings: Vec<Setting>, layer: Layer) {
         for setting in settings {
-            self.add_classified(setting, false);
+            let setting = if layer == Layer::Variables {
+                self.base_spelling(setting)
+            } else {
+                setting
+            };
+            self.add_classified(setting, layer);
         }
+    }
+
+    /// A variable's segments are read lowercased (variables are written in capitals), so a
+    /// base that spells a table or purpose with capitals (`[mpsc_channels.Billing]`) is
+    /// matched whatever the case: every channel can be overridden. An ambiguous spelling
+    /// (`Billing` and `billing` both in the base) is left as read.
+    fn base_spelling(&self, mut setting: Setting) -> Setting {
+        let unique = |lower: &str, spellings: &mut dyn Iterator<Item = &str>| {
+            let mut found = spellings.filter(|s| s.to_lowercase() == lower);
+            match (found.next(), found.next()) {
+                (Some(one), None) => Some(one.to_owned()),
+                _ => None,
+            }
+        };
+        let tables = self.base_channels.iter().flat_map(|name| {
+            let parent = name.rsplit_once('.').map(|(parent, _)| parent);
+            std::iter::once(name.as_str()).chain(parent)
+        });
+        let tables: BTreeSet<&str> = tables.collect();
+        if let Some(table) = unique(&setting.table.join("."), &mut tables.iter().copied()) {
+            setting.table = table.split('.').map(str::to_owned).collect();
+        }
+        let table = setting.table.join(".");
+        if self.channel_tables.contains(&table) {
+            return setting;
+        }
+        let field = Field::ALL
+            .into_iter()
+            .filter(|field| setting.key.ends_with(field.suffix()))
+            .max_by_key(|field| field.suffix().len());
+        if let Some(field) = field {
+            let purpose = &setting.key[..setting.key.len() - field.suffix().len()];
+            let mut purposes = self.base_channels.iter().filter_map(|name| {
+                let (parent, purpose) = name.rsplit_once('.').unwrap_or(("", name));
+                (parent == table).then_some(purpose)
+            });
+            if let Some(purpose) = unique(purpose, &mut purposes) {
+                setting.key = format!("{purpose}{}", field.suffix());
+            }
+        }
+        setting
     }
 
     /// Adds a value set in code for one channel's field (by its channel-table key).
@@ -207,42 +287,32 @@ impl Layers {
                 .map_or(key, |field| field.suffix());
             format!("{purpose}{}", suffix)
         };
-        self.add_overlay(vec![Setting {
+        let setting = Setting {
             table,
             key,
             value,
             source: Source::Code,
-        }]);
+        };
+        self.add_layer(vec![setting], Layer::Code);
     }
 
-    fn add_classified(&mut self, setting: Setting, is_base: bool) {
+    fn add_classified(&mut self, setting: Setting, layer: Layer) {
         match self.classify(&setting) {
             Some(Target::Default(key)) => self
                 .defaults
                 .entry(key)
                 .or_default()
-                .push((setting.value, setting.source)),
+                .push(Candidate::new(setting, layer)),
             Some(Target::Channel(name, field)) => {
-                if !is_base && !self.base_channels.contains(&name) {
-                    let fix = match suggest(&name, self.base_channels.iter().map(String::as_str)) {
-                        Some(near) => format!("did you mean channel `{near}`? An overlay or variable only changes channels the base defines"),
-                        None => "define it (its buffer size) in base/mpsc_channels.toml, or correct the \
-                                 name: an overlay or variable only changes channels the base defines"
-                            .to_owned(),
-                    };
-                    self.errors.push(located(
-                        ErrorKind::UnknownChannel,
-                        &setting.source,
-                        &setting.key_path(),
-                        format!("channel `{name}` is not defined in the base configuration"),
-                        fix,
-                    ));
+                if self.base_file.is_some() && !self.base_channels.contains(&name) {
+                    let error = self.undefined_channel(&setting, &name, layer);
+                    self.errors.push(error);
                     return;
                 }
                 self.channels
                     .entry((name, field))
                     .or_default()
-                    .push((setting.value, setting.source));
+                    .push(Candidate::new(setting, layer));
             }
             None => {
                 let unknown = located(
@@ -259,6 +329,77 @@ impl Layers {
                 }
             }
         }
+    }
+
+    /// A key that sets a channel no buffer size in the base defines: a typo in the base or in
+    /// an overlay, a base table without `buffer_size`, or a channel the base lacks.
+    fn undefined_channel(&self, setting: &Setting, name: &str, layer: Layer) -> ConfigError {
+        let table = setting.table.join(".");
+        let table_form = name == table;
+        let in_base = layer == Layer::Base;
+        let message = match (table_form, in_base) {
+            (true, true) => format!(
+                "[mpsc_channels.{table}] has no buffer_size, so it is no channel and `{}` sets nothing",
+                setting.key
+            ),
+            (false, true) => format!(
+                "`{}` sets channel `{name}`, which no buffer size in this file defines",
+                setting.key
+            ),
+            (_, false) => format!("channel `{name}` is not defined in the base configuration"),
+        };
+        let only_base = if in_base {
+            "A key only sets a channel that a buffer size defines."
+        } else {
+            "An overlay or variable only changes channels the base defines."
+        };
+        // `<purpose>_send_timeout_ms` mixes the two forms: a component's timeout key is
+        // `<purpose>_timeout_ms`.
+        let send_timeout = setting
+            .key
+            .strip_suffix("_send_timeout_ms")
+            .filter(|purpose| self.base_channels.contains(&join(&table, purpose)))
+            .map(|purpose| format!("{purpose}_timeout_ms"));
+        let near = suggest(name, self.base_channels.iter().map(String::as_str));
+        let fix = match (send_timeout, near) {
+            (Some(key), _) => format!(
+                "did you mean `{key}`? A component table's send timeout is <purpose>_timeout_ms"
+            ),
+            (None, Some(near)) => {
+                let key = Field::ALL
+                    .iter()
+                    .find(|field| {
+                        setting.key.ends_with(field.suffix()) || setting.key == field.table_key()
+                    })
+                    .map(|field| near_key(near, field, &self.channel_tables));
+                match key {
+                    Some(key) => {
+                        format!("did you mean channel `{near}` (key `{key}`)? {only_base}")
+                    }
+                    None => format!("did you mean channel `{near}`? {only_base}"),
+                }
+            }
+            (None, None) if table_form && in_base => format!(
+                "add `buffer_size = <capacity>` to [mpsc_channels.{table}] to define channel `{table}`, or move `{}` to the table of the channel it is for",
+                setting.key
+            ),
+            (None, None) if in_base => {
+                let purpose = name.rsplit('.').next().unwrap_or(name);
+                format!(
+                    "add `{purpose}_buffer_size = <capacity>` to define channel `{name}`, or correct the key. {only_base}"
+                )
+            }
+            (None, None) => format!(
+                "define it (its buffer size) in base/mpsc_channels.toml, or correct the name. {only_base}"
+            ),
+        };
+        located(
+            ErrorKind::UnknownChannel,
+            &setting.source,
+            &setting.key_path(),
+            message,
+            fix,
+        )
     }
 
     /// "Did you mean …" for a key no rule takes, else the keys that table takes.
@@ -314,26 +455,48 @@ impl Layers {
                 .map(|known| Target::Default(known));
         }
         let table = setting.table.join(".");
+        let table_key = Field::ALL
+            .into_iter()
+            .find(|field| field.table_key() == setting.key);
         if setting.key == "buffer_size" || self.channel_tables.contains(&table) {
-            let field = Field::ALL
-                .into_iter()
-                .find(|field| field.table_key() == setting.key)?;
-            return (!table.is_empty()).then_some(Target::Channel(table, field));
+            return (!table.is_empty()).then_some(Target::Channel(table, table_key?));
         }
-        let field = Field::ALL
+        let component = Field::ALL
             .into_iter()
             .filter(|field| setting.key.ends_with(field.suffix()))
-            .max_by_key(|field| field.suffix().len())?;
-        let purpose = &setting.key[..setting.key.len() - field.suffix().len()];
-        if purpose.is_empty() {
-            return None;
+            .max_by_key(|field| field.suffix().len())
+            .and_then(|field| {
+                let purpose = &setting.key[..setting.key.len() - field.suffix().len()];
+                (!purpose.is_empty()).then(|| (join(&table, purpose), field))
+            });
+        match (component, table_key) {
+            (Some((name, field)), _) if self.base_channels.contains(&name) => {
+                Some(Target::Channel(name, field))
+            }
+            // A channel table's key in a table without `buffer_size`: meant for channel `table`
+            // (one the base defines by a component key, or none).
+            (_, Some(field)) if !table.is_empty() => Some(Target::Channel(table, field)),
+            (component, _) => component.map(|(name, field)| Target::Channel(name, field)),
         }
-        let name = if table.is_empty() {
-            purpose.to_owned()
-        } else {
-            format!("{table}.{purpose}")
-        };
-        Some(Target::Channel(name, field))
+    }
+}
+
+/// `table.purpose`, or `purpose` at the top.
+fn join(table: &str, purpose: &str) -> String {
+    if table.is_empty() {
+        purpose.to_owned()
+    } else {
+        format!("{table}.{purpose}")
+    }
+}
+
+/// The key that sets `field` of channel `name`, in the form its base definition uses.
+fn near_key(name: &str, field: &Field, channel_tables: &BTreeSet<String>) -> String {
+    if channel_tables.contains(name) {
+        field.table_key().to_owned()
+    } else {
+        let purpose = name.rsplit('.').next().unwrap_or(name);
+        format!("{purpose}{}", field.suffix())
     }
 }
 
@@ -434,7 +597,8 @@ impl ChannelSettings {
 /// A value from a file that an environment variable replaced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Shadowed {
-    /// The channel (or `overflow_policy`) and key, e.g. `worker.step_processor.result.buffer_size`.
+    /// The key as the file wrote it, e.g.
+    /// `mpsc_channels.worker.step_processor.result_buffer_size`.
     pub key: String,
     /// The variable that won, named as set.
     pub variable: String,
@@ -483,98 +647,106 @@ impl Config {
     }
 }
 
-/// Reads candidates as one type, reporting what is wrong with a value.
+/// Reads candidates as one type, reporting what is wrong with a value (at its line and key).
 struct Reader<'a> {
     errors: &'a mut Vec<ConfigError>,
 }
 
+/// The fix for a backend value that is not a backend's name.
+const BACKEND_FIX: &str = "name a backend: tokio, flume, crossbeam or async_channel";
+/// The fix for a wait strategy that does not parse.
+const WAIT_STRATEGY_FIX: &str = "use \"backoff\", \"park\" or \"spin:<µs>\"";
+
 impl Reader<'_> {
-    fn bad(&mut self, source: &Source, key: &str, message: String, fix: &str) {
+    fn bad(&mut self, c: &Candidate, message: String, fix: &str) {
         self.errors.push(located(
             ErrorKind::InvalidValue,
-            source,
-            key,
+            &c.source,
+            &c.key,
             message,
             fix.to_owned(),
         ));
     }
 
-    fn integer(&mut self, c: &Candidate, key: &str, min: i64, max: i64) -> Option<i64> {
+    fn integer(&mut self, c: &Candidate, min: i64, max: i64) -> Option<i64> {
         let fix = if max == i64::MAX {
             format!("use a whole number of at least {min}")
         } else {
             format!("use a whole number from {min} to {max}")
         };
-        match &c.0 {
+        match &c.value {
             Value::Integer(n) if (min..=max).contains(n) => Some(*n),
             Value::Integer(n) => {
-                self.bad(&c.1, key, format!("{n} is out of range"), &fix);
+                self.bad(c, format!("{n} is out of range"), &fix);
                 None
             }
             other => {
-                self.bad(
-                    &c.1,
-                    key,
-                    format!("expected a whole number, found {}", other.type_name()),
-                    &fix,
-                );
+                let found = format!("expected a whole number, found {}", other.type_name());
+                self.bad(c, found, &fix);
                 None
             }
         }
     }
 
-    fn ratio(&mut self, c: &Candidate, key: &str) -> Option<f64> {
-        let value = match &c.0 {
+    fn ratio(&mut self, c: &Candidate) -> Option<f64> {
+        const FIX: &str = "use a fraction between 0 and 1, e.g. 0.8";
+        let value = match &c.value {
             Value::Float(f) => *f,
             Value::Integer(n) => *n as f64,
             other => {
-                self.bad(
-                    &c.1,
-                    key,
-                    format!("expected a number, found {}", other.type_name()),
-                    "use a fraction between 0 and 1, e.g. 0.8",
-                );
+                let found = format!("expected a number, found {}", other.type_name());
+                self.bad(c, found, FIX);
                 return None;
             }
         };
         if (0.0..=1.0).contains(&value) {
             Some(value)
         } else {
-            self.bad(
-                &c.1,
-                key,
-                format!("{value} is outside [0, 1]"),
-                "use a fraction between 0 and 1, e.g. 0.8",
-            );
+            self.bad(c, format!("{value} is outside [0, 1]"), FIX);
             None
         }
     }
 
-    fn boolean(&mut self, c: &Candidate, key: &str) -> Option<bool> {
-        match &c.0 {
+    fn boolean(&mut self, c: &Candidate) -> Option<bool> {
+        match &c.value {
             Value::Bool(b) => Some(*b),
             other => {
-                self.bad(
-                    &c.1,
-                    key,
-                    format!("expected true or false, found {}", other.type_name()),
-                    "use true or false",
-                );
+                let found = format!("expected true or false, found {}", other.type_name());
+                self.bad(c, found, "use true or false");
                 None
             }
         }
     }
 
-    fn string(&mut self, c: &Candidate, key: &str, fix: &str) -> Option<String> {
-        match &c.0 {
+    fn string(&mut self, c: &Candidate, fix: &str) -> Option<String> {
+        match &c.value {
             Value::String(s) => Some(s.clone()),
             other => {
-                self.bad(
-                    &c.1,
-                    key,
-                    format!("expected a string, found {}", other.type_name()),
-                    fix,
-                );
+                let found = format!("expected a string, found {}", other.type_name());
+                self.bad(c, found, fix);
+                None
+            }
+        }
+    }
+
+    /// One of [`POLICY_NAMES`].
+    fn policy(&mut self, c: &Candidate) -> Option<String> {
+        let fix = format!("use one of: {}", POLICY_NAMES.join(", "));
+        let policy = self.string(c, &fix)?;
+        if POLICY_NAMES.contains(&policy.as_str()) {
+            Some(policy)
+        } else {
+            self.bad(c, format!("unknown policy `{policy}`"), &fix);
+            None
+        }
+    }
+
+    fn wait_strategy(&mut self, c: &Candidate) -> Option<String> {
+        let strategy = self.string(c, WAIT_STRATEGY_FIX)?;
+        match strategy.parse::<WaitStrategy>() {
+            Ok(_) => Some(strategy),
+            Err(err) => {
+                self.bad(c, err.to_string(), WAIT_STRATEGY_FIX);
                 None
             }
         }
@@ -585,6 +757,22 @@ fn last(candidates: Option<&Vec<Candidate>>) -> Option<&Candidate> {
     candidates.and_then(|c| c.last())
 }
 
+/// A key of the defaults table, as written.
+fn default_key(key: &str) -> String {
+    format!("mpsc_channels.overflow_policy.{key}")
+}
+
+/// What every channel is resolved against.
+struct Context<'a> {
+    defaults: &'a Defaults,
+    backends: &'a [BackendInfo],
+    /// The defaults' backend, if it is usable (checked once, not once per channel using it).
+    default_backend: Option<&'a BackendInfo>,
+    /// Whether a layer sets `overflow_policy.send_timeout_ms`, even to a bad value (then that
+    /// value's error is the one to see, not "`timeout` needs a send timeout").
+    default_timeout_set: bool,
+}
+
 impl Layers {
     /// Resolves every channel and the defaults; all mistakes at once.
     pub(crate) fn resolve(
@@ -593,48 +781,62 @@ impl Layers {
         backends: &[BackendInfo],
     ) -> Result<Config, Vec<ConfigError>> {
         let mut errors = std::mem::take(&mut self.errors);
+        let mut warnings = std::mem::take(&mut self.warnings);
         let shadowed = self.shadowed();
         let defaults = self.defaults(&mut errors);
-        let names: Vec<String> = self.base_channels.iter().cloned().collect();
-        let channels: Vec<ChannelSettings> = names
-            .into_iter()
-            .filter_map(|name| self.channel(name, &defaults, backends, &mut errors))
+        let cx = Context {
+            defaults: &defaults,
+            backends,
+            default_backend: self.default_backend(&defaults, backends, &mut errors),
+            default_timeout_set: self.defaults.contains_key("send_timeout_ms"),
+        };
+        let channels: Vec<ChannelSettings> = self
+            .base_channels
+            .iter()
+            .filter_map(|name| self.channel(name, &cx, &mut errors, &mut warnings))
             .collect();
-        check_defaults(&defaults, &channels, &self.channels, &mut errors);
-        if errors.is_empty() {
+        // Which defaults no channel reads is known only once every channel resolved.
+        let every_channel = self.base_file.is_some() && channels.len() == self.base_channels.len();
+        check_defaults(
+            &defaults,
+            every_channel.then_some(&channels[..]),
+            &self.channels,
+            &mut errors,
+        );
+        // Channels sharing one bad default report it once.
+        let mut unique: Vec<ConfigError> = Vec::with_capacity(errors.len());
+        for error in errors {
+            if !unique.contains(&error) {
+                unique.push(error);
+            }
+        }
+        if unique.is_empty() {
             Ok(Config {
                 environment,
                 channels,
                 defaults,
                 shadowed,
-                warnings: std::mem::take(&mut self.warnings),
+                warnings,
             })
         } else {
-            Err(errors)
+            Err(unique)
         }
     }
 
     fn shadowed(&self) -> Vec<Shadowed> {
-        let channel_keys = self
-            .channels
-            .iter()
-            .map(|((name, field), c)| (format!("{name}.{}", field.table_key()), c));
-        let default_keys = self
-            .defaults
-            .iter()
-            .map(|(key, c)| (format!("overflow_policy.{key}"), c));
-        channel_keys
-            .chain(default_keys)
-            .filter_map(|(key, candidates)| {
-                let (_, winner) = candidates.last()?;
-                let Source::Env { variable } = winner else {
+        self.channels
+            .values()
+            .chain(self.defaults.values())
+            .filter_map(|candidates| {
+                let winner = candidates.last()?;
+                let Source::Env { variable } = &winner.source else {
                     return None;
                 };
-                let (_, file) = candidates.iter().rev().find(|(_, s)| s.is_file())?;
+                let file = candidates.iter().rev().find(|c| c.source.is_file())?;
                 Some(Shadowed {
-                    key,
+                    key: file.key.clone(),
                     variable: variable.clone(),
-                    shadowed: file.clone(),
+                    shadowed: file.source.clone(),
                 })
             })
             .collect()
@@ -642,257 +844,306 @@ impl Layers {
 
     fn defaults(&self, errors: &mut Vec<ConfigError>) -> Defaults {
         let mut read = Reader { errors };
-        let key = |k: &str| format!("mpsc_channels.overflow_policy.{k}");
         let get = |k: &str| last(self.defaults.get(k));
+        // A bad value is reported, and the built-in default stands in for it.
         macro_rules! sourced {
             ($k:literal, $default:expr, |$c:ident| $read:expr) => {
                 match get($k) {
                     Some($c) => match $read {
-                        Some(v) => Sourced::new(v, $c.1.clone()),
+                        Some(v) => Sourced::new(v, $c.source.clone()),
                         None => Sourced::default($default),
                     },
                     None => Sourced::default($default),
                 }
             };
         }
-        let policy_fix = format!("use one of: {}", POLICY_NAMES.join(", "));
-        let drop_policy = sourced!("drop_policy", "block".to_owned(), |c| read
-            .string(c, &key("drop_policy"), &policy_fix)
-            .filter(|p| {
-                let known = POLICY_NAMES.contains(&p.as_str());
-                if !known {
-                    read.bad(
-                        &c.1,
-                        &key("drop_policy"),
-                        format!("unknown policy `{p}`"),
-                        &policy_fix,
-                    );
-                }
-                known
-            }));
-        let wait_strategy = sourced!("wait_strategy", "backoff".to_owned(), |c| read
-            .string(
-                c,
-                &key("wait_strategy"),
-                "use \"backoff\", \"park\" or \"spin:<µs>\""
-            )
-            .filter(|w| valid_wait_strategy(&mut read, c, &key("wait_strategy"), w)));
+        let millis = |read: &mut Reader<'_>, c: &Candidate, min: i64| {
+            read.integer(c, min, i64::MAX).map(|n| n as u64)
+        };
         Defaults {
-            log_warning_threshold: sourced!("log_warning_threshold", 0.8, |c| read
-                .ratio(c, &key("log_warning_threshold"))),
-            recover_threshold: sourced!("recover_threshold", 0.6, |c| read
-                .ratio(c, &key("recover_threshold"))),
-            drop_policy,
-            backend: sourced!("backend", "tokio".to_owned(), |c| read.string(
-                c,
-                &key("backend"),
-                "name a backend: tokio, flume, crossbeam or async_channel"
-            )),
-            log_reminder_interval_seconds: sourced!("log_reminder_interval_seconds", 60, |c| read
-                .integer(c, &key("log_reminder_interval_seconds"), 1, i64::MAX)
-                .map(|n| n as u64)),
+            log_warning_threshold: sourced!("log_warning_threshold", 0.8, |c| read.ratio(c)),
+            recover_threshold: sourced!("recover_threshold", 0.6, |c| read.ratio(c)),
+            drop_policy: sourced!("drop_policy", "block".to_owned(), |c| read.policy(c)),
+            backend: sourced!("backend", "tokio".to_owned(), |c| read
+                .string(c, BACKEND_FIX)),
+            log_reminder_interval_seconds: sourced!("log_reminder_interval_seconds", 60, |c| {
+                millis(&mut read, c, 1)
+            }),
             max_capacity: sourced!("max_capacity", boundflow_core::DEFAULT_MAX_CAPACITY, |c| {
-                read.integer(c, &key("max_capacity"), 1, i64::MAX)
-                    .map(|n| n as usize)
+                read.integer(c, 1, i64::MAX).map(|n| n as usize)
             }),
-            send_timeout_ms: get("send_timeout_ms").and_then(|c| {
-                read.integer(c, &key("send_timeout_ms"), 1, i64::MAX)
-                    .map(|n| Sourced::new(n as u64, c.1.clone()))
-            }),
+            send_timeout_ms: get("send_timeout_ms")
+                .and_then(|c| millis(&mut read, c, 1).map(|n| Sourced::new(n, c.source.clone()))),
             retry_max_attempts: sourced!("retry_max_attempts", 5, |c| read
-                .integer(c, &key("retry_max_attempts"), 1, i64::from(u32::MAX))
+                .integer(c, 1, i64::from(u32::MAX))
                 .map(|n| n as u32)),
-            retry_initial_backoff_ms: sourced!("retry_initial_backoff_ms", 1, |c| read
-                .integer(c, &key("retry_initial_backoff_ms"), 0, i64::MAX)
-                .map(|n| n as u64)),
-            retry_max_backoff_ms: sourced!("retry_max_backoff_ms", 100, |c| read
-                .integer(c, &key("retry_max_backoff_ms"), 0, i64::MAX)
-                .map(|n| n as u64)),
-            wait_strategy,
-            metrics_enabled: sourced!("metrics.enabled", true, |c| read
-                .boolean(c, &key("metrics.enabled"))),
+            retry_initial_backoff_ms: sourced!("retry_initial_backoff_ms", 1, |c| millis(
+                &mut read, c, 0
+            )),
+            retry_max_backoff_ms: sourced!("retry_max_backoff_ms", 100, |c| millis(
+                &mut read, c, 0
+            )),
+            wait_strategy: sourced!("wait_strategy", "backoff".to_owned(), |c| read
+                .wait_strategy(c)),
+            metrics_enabled: sourced!("metrics.enabled", true, |c| read.boolean(c)),
             saturation_check_interval_seconds: sourced!(
                 "metrics.saturation_check_interval_seconds",
                 10,
-                |c| read
-                    .integer(
-                        c,
-                        &key("metrics.saturation_check_interval_seconds"),
-                        1,
-                        i64::MAX
-                    )
-                    .map(|n| n as u64)
+                |c| millis(&mut read, c, 1)
             ),
         }
     }
 
+    /// The defaults' backend, checked once: always when a layer names it (a typo must not wait
+    /// for a channel to use it), else when a channel uses the built-in `tokio`.
+    fn default_backend<'b>(
+        &self,
+        defaults: &Defaults,
+        backends: &'b [BackendInfo],
+        errors: &mut Vec<ConfigError>,
+    ) -> Option<&'b BackendInfo> {
+        if let Some(c) = last(self.defaults.get("backend")) {
+            // Not a string: reported when the defaults were read.
+            let Value::String(name) = &c.value else {
+                return None;
+            };
+            return check_backend(&mut Reader { errors }, name, c, backends);
+        }
+        if let Some(info) = backends.iter().find(|b| b.ident == defaults.backend.value) {
+            return Some(info);
+        }
+        let users: Vec<&str> = self
+            .base_channels
+            .iter()
+            .filter(|name| {
+                !self
+                    .channels
+                    .contains_key(&((*name).clone(), Field::Backend))
+            })
+            .map(String::as_str)
+            .collect();
+        if users.is_empty() {
+            return None;
+        }
+        let shown = match users.as_slice() {
+            [one] => format!("channel `{one}` names"),
+            [first, second, third, ..] if users.len() > 3 => format!(
+                "{} channels ({first}, {second}, {third}, …) name",
+                users.len()
+            ),
+            many => format!("channels {} name", many.join(", ")),
+        };
+        let feature = KNOWN_BACKENDS
+            .iter()
+            .find(|(ident, _)| *ident == defaults.backend.value)
+            .map_or("", |(_, feature)| feature);
+        let choose = match backends.first() {
+            Some(first) => format!(
+                "set `backend = \"{}\"` under [mpsc_channels.overflow_policy] (the default for every channel that names none), give each channel its own backend, or ",
+                first.ident
+            ),
+            None => String::new(),
+        };
+        errors.push(ConfigError {
+            kind: ErrorKind::UnknownBackend,
+            file: self.base_file.clone().unwrap_or_default(),
+            line: None,
+            key: default_key("backend"),
+            message: format!(
+                "{shown} no backend, so they get the built-in default `{}`, which is not compiled into this binary",
+                defaults.backend.value
+            ),
+            fix: format!("{choose}enable boundflow's cargo feature `{feature}`"),
+        });
+        None
+    }
+
     fn channel(
         &self,
-        name: String,
-        defaults: &Defaults,
-        backends: &[BackendInfo],
+        name: &str,
+        cx: &Context<'_>,
         errors: &mut Vec<ConfigError>,
+        warnings: &mut Vec<ConfigError>,
     ) -> Option<ChannelSettings> {
         let before = errors.len();
         let mut read = Reader { errors };
-        let own = |field: Field| last(self.channels.get(&(name.clone(), field)));
-        let key = |field: Field| format!("{name}.{}", field.table_key());
+        let own = |field: Field| last(self.channels.get(&(name.to_owned(), field)));
+        let defaults = cx.defaults;
 
         let capacity_candidate = own(Field::BufferSize)?;
         let capacity = read
-            .integer(capacity_candidate, &key(Field::BufferSize), 1, i64::MAX)
-            .map(|n| Sourced::new(n as usize, capacity_candidate.1.clone()));
+            .integer(capacity_candidate, 1, i64::MAX)
+            .map(|n| Sourced::new(n as usize, capacity_candidate.source.clone()));
 
-        let backend = match own(Field::Backend) {
-            Some(c) => read
-                .string(
-                    c,
-                    &key(Field::Backend),
-                    "name a backend: tokio, flume, crossbeam or async_channel",
-                )
-                .map(|b| Sourced::new(b, c.1.clone())),
-            None => Some(defaults.backend.clone()),
+        let (backend, backend_info) = match own(Field::Backend) {
+            Some(c) => {
+                let backend = read.string(c, BACKEND_FIX);
+                let info = backend
+                    .as_ref()
+                    .and_then(|b| check_backend(&mut read, b, c, cx.backends));
+                (backend.map(|b| Sourced::new(b, c.source.clone())), info)
+            }
+            None => (Some(defaults.backend.clone()), cx.default_backend),
         };
-        let backend_info = backend
-            .as_ref()
-            .and_then(|b| check_backend(&mut read, b, &key(Field::Backend), backends));
 
-        let policy_fix = format!("use one of: {}", POLICY_NAMES.join(", "));
+        let own_overflow = own(Field::Overflow);
         let own_timeout = own(Field::SendTimeoutMs);
-        let overflow = match own(Field::Overflow) {
+        // `None` when the channel's own policy is invalid (reported): the checks that need
+        // the policy are skipped, every other check still runs.
+        let overflow = match own_overflow {
             Some(c) => read
-                .string(c, &key(Field::Overflow), &policy_fix)
-                .filter(|p| {
-                    let known = POLICY_NAMES.contains(&p.as_str());
-                    if !known {
-                        read.bad(
-                            &c.1,
-                            &key(Field::Overflow),
-                            format!("unknown policy `{p}`"),
-                            &policy_fix,
-                        );
-                    }
-                    known
-                })
-                .map(|p| Sourced::new(p, c.1.clone())),
+                .policy(c)
+                .map(|p| (Sourced::new(p, c.source.clone()), c.key.clone())),
             // Only a channel's own timeout key selects `timeout`.
             None => Some(match own_timeout {
-                Some((_, source)) => Sourced::new("timeout".to_owned(), source.clone()),
-                None => defaults.drop_policy.clone(),
+                Some(t) => (
+                    Sourced::new("timeout".to_owned(), t.source.clone()),
+                    t.key.clone(),
+                ),
+                None => (defaults.drop_policy.clone(), default_key("drop_policy")),
             }),
-        }?;
-
+        };
+        let policy = overflow.as_ref().map(|(o, _)| o.value.as_str());
+        let reads_timeout = matches!(policy, Some("timeout" | "retry"));
+        // A later layer (an overlay) may switch a channel to a policy that reads no timeout
+        // even though an earlier one (the base) gave it a timeout: the later layer wins, as
+        // everywhere else, and the inherited timeout is ignored with a warning. No value
+        // could unset it, so an error would leave no way to do this for one environment.
+        let inherited_timeout = match (own_overflow, own_timeout) {
+            (Some(o), Some(t)) if policy.is_some() && !reads_timeout && o.layer > t.layer => {
+                Some((o, t))
+            }
+            _ => None,
+        };
+        let own_timeout = own_timeout.filter(|_| inherited_timeout.is_none());
+        if let (Some((o, t)), Some(policy)) = (inherited_timeout, policy) {
+            warnings.push(located(
+                ErrorKind::IgnoredTimeout,
+                &o.source,
+                &o.key,
+                format!(
+                    "policy `{policy}` reads no send timeout, so the timeout {name} inherits from {} is ignored here",
+                    t.source
+                ),
+                format!(
+                    "nothing, if that is intended; to drop the timeout in every environment, remove {} from {}",
+                    t.key, t.source
+                ),
+            ));
+        }
         let send_timeout_ms = match own_timeout {
             Some(c) => read
-                .integer(c, &key(Field::SendTimeoutMs), 1, i64::MAX)
-                .map(|n| Sourced::new(n as u64, c.1.clone())),
-            None if matches!(overflow.value.as_str(), "timeout" | "retry") => {
-                defaults.send_timeout_ms.clone()
-            }
+                .integer(c, 1, i64::MAX)
+                .map(|n| Sourced::new(n as u64, c.source.clone())),
+            None if reads_timeout => defaults.send_timeout_ms.clone(),
             None => None,
         };
-        check_policy(
-            &mut read,
-            &name,
-            &overflow,
-            own_timeout,
-            &send_timeout_ms,
-            backend_info,
-        );
+        if let Some((overflow, key)) = &overflow {
+            check_policy(
+                &mut read,
+                cx,
+                name,
+                overflow,
+                key,
+                own_timeout,
+                backend_info,
+            );
+            if overflow.value != "retry" {
+                let retry_keys = [
+                    Field::RetryMaxAttempts,
+                    Field::RetryInitialBackoffMs,
+                    Field::RetryMaxBackoffMs,
+                ];
+                for c in retry_keys.into_iter().filter_map(own) {
+                    read.errors.push(located(
+                        ErrorKind::InvalidPolicy,
+                        &c.source,
+                        &c.key,
+                        format!("policy `{}` never reads a retry setting", overflow.value),
+                        "remove it, or use policy `retry`".to_owned(),
+                    ));
+                }
+            }
+        }
 
-        let retry_max_attempts = match own(Field::RetryMaxAttempts) {
+        // A channel whose policy is not `retry` reads none of its own retry keys: each is
+        // reported as unread above, and its value is not judged as well.
+        let own_retry = |field: Field| own(field).filter(|_| policy.is_none_or(|p| p == "retry"));
+        let retry_max_attempts = match own_retry(Field::RetryMaxAttempts) {
             Some(c) => read
-                .integer(c, &key(Field::RetryMaxAttempts), 1, i64::from(u32::MAX))
-                .map(|n| Sourced::new(n as u32, c.1.clone())),
+                .integer(c, 1, i64::from(u32::MAX))
+                .map(|n| Sourced::new(n as u32, c.source.clone())),
             None => Some(defaults.retry_max_attempts.clone()),
         };
-        let millis = |read: &mut Reader<'_>, field: Field, default: &Sourced<u64>| match own(field)
-        {
-            Some(c) => read
-                .integer(c, &key(field), 0, i64::MAX)
-                .map(|n| Sourced::new(n as u64, c.1.clone())),
-            None => Some(default.clone()),
-        };
-        let retry_initial_backoff_ms = millis(
+        // With where each came from: (value, key).
+        let millis =
+            |read: &mut Reader<'_>, field: Field, default: &Sourced<u64>| match own_retry(field) {
+                Some(c) => read
+                    .integer(c, 0, i64::MAX)
+                    .map(|n| (Sourced::new(n as u64, c.source.clone()), c.key.clone())),
+                None => Some((default.clone(), default_key(field.table_key()))),
+            };
+        let initial_backoff = millis(
             &mut read,
             Field::RetryInitialBackoffMs,
             &defaults.retry_initial_backoff_ms,
         );
-        let retry_max_backoff_ms = millis(
+        let max_backoff = millis(
             &mut read,
             Field::RetryMaxBackoffMs,
             &defaults.retry_max_backoff_ms,
         );
+        if let (Some("retry"), Some(attempts), Some(initial), Some(max)) =
+            (policy, &retry_max_attempts, &initial_backoff, &max_backoff)
+        {
+            check_retry(&mut read, attempts, initial, max);
+        }
         let wait_strategy = match own(Field::WaitStrategy) {
             Some(c) => read
-                .string(
-                    c,
-                    &key(Field::WaitStrategy),
-                    "use \"backoff\", \"park\" or \"spin:<µs>\"",
-                )
-                .filter(|w| valid_wait_strategy(&mut read, c, &key(Field::WaitStrategy), w))
-                .map(|w| Sourced::new(w, c.1.clone())),
+                .wait_strategy(c)
+                .map(|w| Sourced::new(w, c.source.clone())),
             None => Some(defaults.wait_strategy.clone()),
         };
-
-        if let (Some(capacity), Some(info)) = (&capacity, backend_info) {
-            let max = defaults.max_capacity.value.min(info.max_capacity);
-            if capacity.value > max {
-                read.bad(
-                    &capacity.source,
-                    &key(Field::BufferSize),
-                    format!("capacity {} is above the maximum {max}", capacity.value),
-                    "lower it, or raise overflow_policy.max_capacity if that much memory per channel is intended",
-                );
-            }
+        if let Some(capacity) = &capacity {
+            check_capacity(
+                &mut read,
+                capacity,
+                &capacity_candidate.key,
+                defaults,
+                backend_info,
+                cx.backends,
+            );
         }
         if errors.len() > before {
             return None;
         }
         Some(ChannelSettings {
-            name: name.clone(),
+            name: name.to_owned(),
             capacity: capacity?,
             backend: backend?,
-            overflow,
+            overflow: overflow?.0,
             send_timeout_ms,
             retry_max_attempts: retry_max_attempts?,
-            retry_initial_backoff_ms: retry_initial_backoff_ms?,
-            retry_max_backoff_ms: retry_max_backoff_ms?,
+            retry_initial_backoff_ms: initial_backoff?.0,
+            retry_max_backoff_ms: max_backoff?.0,
             wait_strategy: wait_strategy?,
         })
     }
 }
 
-fn valid_wait_strategy(read: &mut Reader<'_>, c: &Candidate, key: &str, value: &str) -> bool {
-    match value.parse::<WaitStrategy>() {
-        Ok(_) => true,
-        Err(err) => {
-            read.bad(
-                &c.1,
-                key,
-                err.to_string(),
-                "use \"backoff\", \"park\" or \"spin:<µs>\"",
-            );
-            false
-        }
-    }
-}
-
-/// The compiled-in backend named `backend`, or an error saying which feature to enable.
+/// The compiled-in backend `backend` (the value of `c`), or an error saying which feature to
+/// enable.
 fn check_backend<'b>(
     read: &mut Reader<'_>,
-    backend: &Sourced<String>,
-    key: &str,
+    backend: &str,
+    c: &Candidate,
     backends: &'b [BackendInfo],
 ) -> Option<&'b BackendInfo> {
-    if let Some(info) = backends.iter().find(|info| info.ident == backend.value) {
+    if let Some(info) = backends.iter().find(|info| info.ident == backend) {
         return Some(info);
     }
     let compiled: Vec<&str> = backends.iter().map(|info| info.ident).collect();
-    let (message, fix) = match KNOWN_BACKENDS
-        .iter()
-        .find(|(ident, _)| *ident == backend.value)
-    {
+    let (message, fix) = match KNOWN_BACKENDS.iter().find(|(ident, _)| *ident == backend) {
         Some((ident, feature)) => (
             format!("backend `{ident}` is not compiled into this binary"),
             format!(
@@ -901,70 +1152,173 @@ fn check_backend<'b>(
             ),
         ),
         None => (
-            format!("unknown backend `{}`", backend.value),
+            format!("unknown backend `{backend}`"),
             format!("use one of: {}", compiled.join(", ")),
         ),
     };
     read.errors.push(located(
         ErrorKind::UnknownBackend,
-        &backend.source,
-        key,
+        &c.source,
+        &c.key,
         message,
         fix,
     ));
     None
 }
 
-/// A policy the backend cannot apply, or that misses (or wastes) a timeout.
+/// A policy the backend cannot apply, or that misses (or wastes) a timeout. Each rule is
+/// checked on its own, so that one mistake does not hide another.
 fn check_policy(
     read: &mut Reader<'_>,
+    cx: &Context<'_>,
     name: &str,
     overflow: &Sourced<String>,
+    overflow_key: &str,
     own_timeout: Option<&Candidate>,
-    send_timeout_ms: &Option<Sourced<u64>>,
     backend: Option<&BackendInfo>,
 ) {
-    let key = format!("{name}.overflow");
     let mut invalid = |source: &Source, key: &str, message: String, fix: String| {
         read.errors
             .push(located(ErrorKind::InvalidPolicy, source, key, message, fix));
     };
-    match overflow.value.as_str() {
-        "timeout" if send_timeout_ms.is_none() => invalid(
+    let policy = overflow.value.as_str();
+    if policy == "timeout" && own_timeout.is_none() && !cx.default_timeout_set {
+        invalid(
             &overflow.source,
-            &key,
+            overflow_key,
             "policy `timeout` needs a send timeout".to_owned(),
             format!(
                 "set {name}'s timeout (<purpose>_timeout_ms or send_timeout_ms), or overflow_policy.send_timeout_ms"
             ),
-        ),
-        "block" | "drop_newest" | "drop_oldest" if own_timeout.is_some() => {
-            if let Some((_, source)) = own_timeout {
-                invalid(
-                    source,
-                    &format!("{name}.send_timeout_ms"),
-                    format!("policy `{}` never reads a send timeout", overflow.value),
-                    "remove the timeout, or use policy `timeout` or `retry`".to_owned(),
-                );
-            }
-        }
-        "drop_oldest" if backend.is_some_and(|b| !b.supports_drop_oldest) => invalid(
+        );
+    }
+    if let (Some(timeout), "block" | "drop_newest" | "drop_oldest") = (own_timeout, policy) {
+        invalid(
+            &timeout.source,
+            &timeout.key,
+            format!("policy `{policy}` never reads a send timeout"),
+            "remove the timeout, or use policy `timeout` or `retry`".to_owned(),
+        );
+    }
+    if let Some(info) = backend.filter(|b| policy == "drop_oldest" && !b.supports_drop_oldest) {
+        let able: Vec<&str> = cx
+            .backends
+            .iter()
+            .filter(|b| b.supports_drop_oldest)
+            .map(|b| b.ident)
+            .collect();
+        let fix = if able.is_empty() {
+            "use another policy: no backend compiled in can evict (flume, crossbeam and async_channel can)".to_owned()
+        } else {
+            format!("use {} for this channel, or another policy", or_list(&able))
+        };
+        invalid(
             &overflow.source,
-            &key,
+            overflow_key,
             format!(
                 "backend `{}` cannot evict from the sending side (drop_oldest)",
-                backend.map_or("", |b| b.ident)
+                info.ident
             ),
-            "use flume, crossbeam or async_channel for this channel, or another policy".to_owned(),
-        ),
-        _ => {}
+            fix,
+        );
     }
 }
 
-/// Thresholds that contradict each other, and defaults keys that no channel reads.
+/// "a", "a or b", "a, b or c".
+fn or_list(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+    }
+}
+
+/// A retry policy the channel builder would refuse (core's own rule, so the two agree).
+fn check_retry(
+    read: &mut Reader<'_>,
+    attempts: &Sourced<u32>,
+    (initial, initial_key): &(Sourced<u64>, String),
+    (max, max_key): &(Sourced<u64>, String),
+) {
+    let policy = RetryPolicy {
+        max_attempts: attempts.value,
+        initial_backoff: Duration::from_millis(initial.value),
+        max_backoff: Duration::from_millis(max.value),
+        ..RetryPolicy::default()
+    };
+    if let Err(RetryPolicyError::BackoffInverted { .. }) = policy.validate() {
+        // At the value someone wrote (both built-in defaults cannot be inverted).
+        let (source, key) = if max.source == Source::Default {
+            (&initial.source, initial_key)
+        } else {
+            (&max.source, max_key)
+        };
+        read.errors.push(located(
+            ErrorKind::InvalidValue,
+            source,
+            key,
+            format!(
+                "retry_initial_backoff_ms {} ({}) is above retry_max_backoff_ms {} ({}): the first pause cannot exceed the longest",
+                initial.value, initial.source, max.value, max.source
+            ),
+            "make retry_initial_backoff_ms at most retry_max_backoff_ms".to_owned(),
+        ));
+    }
+}
+
+/// A capacity above the defaults' `max_capacity` or above the backend's own limit: the fix
+/// depends on which of the two binds.
+fn check_capacity(
+    read: &mut Reader<'_>,
+    capacity: &Sourced<usize>,
+    key: &str,
+    defaults: &Defaults,
+    backend: Option<&BackendInfo>,
+    backends: &[BackendInfo],
+) {
+    let configured = defaults.max_capacity.value;
+    let (message, fix) = match backend.filter(|b| b.max_capacity < configured) {
+        Some(info) if capacity.value > info.max_capacity => {
+            let larger: Vec<&str> = backends
+                .iter()
+                .filter(|b| b.max_capacity >= capacity.value && b.ident != info.ident)
+                .map(|b| b.ident)
+                .collect();
+            let fix = if larger.is_empty() {
+                format!("lower it to at most {}", info.max_capacity)
+            } else {
+                format!(
+                    "lower it to at most {}, or use a backend that holds that many: {}",
+                    info.max_capacity,
+                    or_list(&larger)
+                )
+            };
+            let message = format!(
+                "capacity {} is above backend `{}`'s own limit {}",
+                capacity.value, info.ident, info.max_capacity
+            );
+            (message, fix)
+        }
+        _ if capacity.value > configured => (
+            format!("capacity {} is above the maximum {configured}", capacity.value),
+            "lower it, or raise overflow_policy.max_capacity if that much memory per channel is intended".to_owned(),
+        ),
+        _ => return,
+    };
+    read.errors.push(located(
+        ErrorKind::InvalidValue,
+        &capacity.source,
+        key,
+        message,
+        fix,
+    ));
+}
+
+/// Thresholds that contradict each other, and defaults keys that no channel reads (judged only
+/// when every channel resolved: `channels` is `None` otherwise).
 fn check_defaults(
     defaults: &Defaults,
-    channels: &[ChannelSettings],
+    channels: Option<&[ChannelSettings]>,
     own: &BTreeMap<(String, Field), Vec<Candidate>>,
     errors: &mut Vec<ConfigError>,
 ) {
@@ -981,6 +1335,9 @@ fn check_defaults(
             "set recover_threshold below log_warning_threshold (defaults 0.6 and 0.8)".to_owned(),
         ));
     }
+    let Some(channels) = channels else {
+        return;
+    };
     let reads = |field: Field, policies: &[&str]| {
         channels.iter().any(|c| {
             policies.contains(&c.overflow.value.as_str())

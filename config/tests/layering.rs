@@ -176,7 +176,7 @@ fn component_keys_and_their_variables() {
     );
     assert_eq!(
         config.shadowed[0].key,
-        "worker.step_processor.execution_request.buffer_size"
+        "mpsc_channels.worker.step_processor.execution_request_buffer_size"
     );
 }
 
@@ -271,7 +271,9 @@ fn bad_values_are_reported_with_file_and_line() {
     assert!(found.contains(&(ErrorKind::InvalidValue, Some(6))), "{err}");
     let text = err.to_string();
     assert!(
-        text.contains("base/mpsc_channels.toml:2: a.b.c.buffer_size: 0 is out of range — "),
+        text.contains(
+            "base/mpsc_channels.toml:2: mpsc_channels.a.b.c_buffer_size: 0 is out of range — "
+        ),
         "{text}"
     );
     // Invalid TOML names its line.
@@ -359,4 +361,71 @@ fn defaults_have_sources_too() {
         (0.6, &Source::Default)
     );
     assert!(d.metrics_enabled.value);
+}
+
+/// An overlay may switch a channel away from the timeout its base gives it: the later layer
+/// wins, and the inherited timeout is ignored with a warning at the overlay's line. In one
+/// layer, the two still contradict each other.
+#[test]
+fn an_overlay_may_switch_a_timeout_channel_to_another_policy() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 10\nx_timeout_ms = 500\n";
+    let config = load(
+        base,
+        Some("[mpsc_channels.a]\nx_overflow = \"drop_newest\"\n"),
+    );
+    let channel = config.channel("a.x").unwrap();
+    assert_eq!(channel.policy(), OverflowPolicy::DropNewest);
+    assert_eq!(channel.send_timeout_ms, None);
+    let warning = &config.warnings[0];
+    assert_eq!(
+        (
+            warning.kind,
+            warning.file.as_str(),
+            warning.line,
+            warning.key.as_str()
+        ),
+        (
+            ErrorKind::IgnoredTimeout,
+            "overlay/mpsc_channels.toml",
+            Some(2),
+            "mpsc_channels.a.x_overflow"
+        )
+    );
+    assert!(
+        warning.message.contains("base/mpsc_channels.toml:3"),
+        "{warning}"
+    );
+    let err = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = 10\nx_timeout_ms = 500\nx_overflow = \"drop_newest\"\n",
+        None,
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap_err();
+    assert_eq!(
+        (err.0.len(), err.0[0].kind, err.0[0].line),
+        (1, ErrorKind::InvalidPolicy, Some(3))
+    );
+}
+
+/// Variables are read lowercased, so a base that spells a channel with capitals is matched
+/// whatever the case: every channel can be overridden.
+#[test]
+fn variables_reach_channels_spelt_with_capitals() {
+    let base = "[mpsc_channels.Billing]\nInvoice_buffer_size = 10\n[mpsc_channels.Audit.Sink]\nbuffer_size = 5\n";
+    let config = Loader::from_strs(base, None)
+        .variables([
+            (
+                "BOUNDFLOW__MPSC_CHANNELS__BILLING__INVOICE_BUFFER_SIZE",
+                "20",
+            ),
+            ("BOUNDFLOW__MPSC_CHANNELS__AUDIT__SINK__BUFFER_SIZE", "7"),
+        ])
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        config.channel("Billing.Invoice").unwrap().capacity.value,
+        20
+    );
+    assert_eq!(config.channel("Audit.Sink").unwrap().capacity.value, 7);
 }

@@ -207,7 +207,7 @@ fn errors_render_for_people_and_as_data() {
     let errs = errors("[mpsc_channels.a]\nx_buffer_size = 0\n", None);
     assert_eq!(
         errs[0].to_string(),
-        "base/mpsc_channels.toml:2: a.x.buffer_size: 0 is out of range — use a whole number of at least 1"
+        "base/mpsc_channels.toml:2: mpsc_channels.a.x_buffer_size: 0 is out of range — use a whole number of at least 1"
     );
 }
 
@@ -266,11 +266,17 @@ fn advisory_warnings_compare_environments() {
         .map(|w| (w.kind, w.key.as_str()))
         .collect();
     assert!(
-        kinds.contains(&(ErrorKind::MissingTestOverride, "a.y.buffer_size")),
+        kinds.contains(&(
+            ErrorKind::MissingTestOverride,
+            "mpsc_channels.a.y_buffer_size"
+        )),
         "{kinds:?}"
     );
     assert!(
-        kinds.contains(&(ErrorKind::TestAboveProduction, "a.x.buffer_size")),
+        kinds.contains(&(
+            ErrorKind::TestAboveProduction,
+            "mpsc_channels.a.x_buffer_size"
+        )),
         "{kinds:?}"
     );
     std::fs::remove_dir_all(&dir).unwrap();
@@ -281,6 +287,424 @@ fn advisory_warnings_compare_environments() {
         .load()
         .unwrap();
     assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+}
+
+/// The one error at `line` of `file` (`base` or `overlay`), of `kind`.
+fn error_in<'e>(
+    errors: &'e [ConfigError],
+    file: &str,
+    kind: ErrorKind,
+    line: usize,
+) -> &'e ConfigError {
+    let file = format!("{file}/mpsc_channels.toml");
+    let found: Vec<&ConfigError> = errors
+        .iter()
+        .filter(|e| e.file == file && e.kind == kind && e.line == Some(line))
+        .collect();
+    match found.as_slice() {
+        [one] => one,
+        _ => panic!("not one {kind:?} at {file}:{line} in {errors:#?}"),
+    }
+}
+
+/// The base reports keys that set no channel, as overlays do: a misspelt purpose, a
+/// `<purpose>_send_timeout_ms`, a table without `buffer_size`.
+#[test]
+fn the_base_reports_keys_for_channels_it_never_sizes() {
+    let base = r#"[mpsc_channels.worker]
+result_buffer_size = 10
+reslt_backend = "flume"
+result_send_timeout_ms = 250
+
+[mpsc_channels.audit.sink]
+send_timeout_ms = 250
+backend = "flume"
+
+[mpsc_channels.billing]
+invoice_overflow = "drop_newest"
+"#;
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 5, "{errs:#?}");
+    let typo = error_in(&errs, "base", ErrorKind::UnknownChannel, 3);
+    assert_eq!(typo.key, "mpsc_channels.worker.reslt_backend");
+    assert!(
+        typo.fix
+            .starts_with("did you mean channel `worker.result` (key `result_backend`)?"),
+        "{typo}"
+    );
+    let mixed = error_in(&errs, "base", ErrorKind::UnknownChannel, 4);
+    assert!(
+        mixed.fix.starts_with("did you mean `result_timeout_ms`?"),
+        "{mixed}"
+    );
+    for line in [7, 8] {
+        let err = error_in(&errs, "base", ErrorKind::UnknownChannel, line);
+        assert!(
+            err.message
+                .starts_with("[mpsc_channels.audit.sink] has no buffer_size"),
+            "{err}"
+        );
+        assert!(
+            err.fix
+                .starts_with("add `buffer_size = <capacity>` to [mpsc_channels.audit.sink]"),
+            "{err}"
+        );
+    }
+    let unsized_channel = error_in(&errs, "base", ErrorKind::UnknownChannel, 11);
+    assert!(
+        unsized_channel.fix.starts_with(
+            "add `invoice_buffer_size = <capacity>` to define channel `billing.invoice`"
+        ),
+        "{unsized_channel}"
+    );
+}
+
+/// Where the base defines a channel by a component key, an overlay may still use its channel
+/// table, as `buffer_size` already could.
+#[test]
+fn an_overlay_may_set_a_component_channel_in_its_own_table() {
+    let base = "[mpsc_channels.a]\nb_buffer_size = 10\n";
+    let config = Loader::from_strs(
+        base,
+        Some("[mpsc_channels.a.b]\nbuffer_size = 20\nbackend = \"flume\"\n"),
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap();
+    let channel = config.channel("a.b").unwrap();
+    assert_eq!(
+        (channel.capacity.value, channel.backend.value.as_str()),
+        (20, "flume")
+    );
+}
+
+/// `check` must refuse what the channel builder refuses: a first retry pause above the
+/// longest. Channels sharing inverted defaults get one error, at the line written.
+#[test]
+fn inverted_retry_backoff_is_refused_as_the_builder_would() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\nx_overflow = \"retry\"\nx_retry_initial_backoff_ms = 500\nx_retry_max_backoff_ms = 10\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = error_in(&errs, "base", ErrorKind::InvalidValue, 5);
+    assert_eq!(err.key, "mpsc_channels.a.x_retry_max_backoff_ms");
+    assert_eq!(
+        err.fix,
+        "make retry_initial_backoff_ms at most retry_max_backoff_ms"
+    );
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\nx_overflow = \"retry\"\ny_buffer_size = 1\ny_overflow = \"retry\"\n[mpsc_channels.overflow_policy]\nretry_initial_backoff_ms = 500\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = error_in(&errs, "base", ErrorKind::InvalidValue, 7);
+    assert_eq!(
+        err.key,
+        "mpsc_channels.overflow_policy.retry_initial_backoff_ms"
+    );
+}
+
+/// One mistake does not hide the channel's others: an invalid policy, and the policy rules
+/// among themselves.
+#[test]
+fn one_mistake_does_not_hide_the_others_in_a_channel() {
+    let base = "[mpsc_channels.a.b]\nbuffer_size = 5000000\noverflow = \"dropnewest\"\nwait_strategy = \"spinn\"\nretry_max_attempts = 0\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 4, "{errs:#?}");
+    for (line, key) in [
+        (2, "mpsc_channels.a.b.buffer_size"),
+        (3, "mpsc_channels.a.b.overflow"),
+        (4, "mpsc_channels.a.b.wait_strategy"),
+        (5, "mpsc_channels.a.b.retry_max_attempts"),
+    ] {
+        assert_eq!(
+            error_in(&errs, "base", ErrorKind::InvalidValue, line).key,
+            key
+        );
+    }
+    // drop_oldest on tokio, with a timeout it never reads: both.
+    let base = "[mpsc_channels.a.b]\nbuffer_size = 10\nsend_timeout_ms = 100\noverflow = \"drop_oldest\"\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    let unread = error_in(&errs, "base", ErrorKind::InvalidPolicy, 3);
+    assert_eq!(
+        unread.message,
+        "policy `drop_oldest` never reads a send timeout"
+    );
+    let evict = error_in(&errs, "base", ErrorKind::InvalidPolicy, 4);
+    assert!(evict.message.contains("`tokio` cannot evict"), "{evict}");
+    // A non-retry channel's own retry keys are unread; their values are not judged too.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\nx_retry_max_attempts = 0\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        error_in(&errs, "base", ErrorKind::InvalidPolicy, 3).message,
+        "policy `block` never reads a retry setting"
+    );
+}
+
+/// One real mistake, one error: no "not defined in the base" after a base that does not
+/// parse, no "needs a send timeout" after a bad timeout.
+#[test]
+fn no_false_follow_on_errors() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n[mpsc_channels.overflow_policy]\ndrop_policy = \"block\n";
+    let overlay = "[mpsc_channels.a]\nx_buffer_size = 2\nx_backend = \"flume\"\n[mpsc_channels.overflow_policy]\nretry_max_attempts = 3\n";
+    let errs = errors(base, Some(overlay));
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    error_in(&errs, "base", ErrorKind::InvalidToml, 4);
+    let errs = errors(
+        "[mpsc_channels.a]\nx_buffer_size = 1\nx_timeout_ms = 0\n",
+        None,
+    );
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    error_in(&errs, "base", ErrorKind::InvalidValue, 3);
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\nx_overflow = \"timeout\"\n[mpsc_channels.overflow_policy]\nsend_timeout_ms = \"soon\"\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    error_in(&errs, "base", ErrorKind::InvalidValue, 5);
+    // A channel that does not resolve does not make the defaults it would read "unused".
+    let base = "[mpsc_channels.a]\nx_buffer_size = 0\nx_overflow = \"retry\"\n[mpsc_channels.overflow_policy]\nretry_max_attempts = 3\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    error_in(&errs, "base", ErrorKind::InvalidValue, 2);
+    // ...but thresholds that contradict each other are still reported.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 0\n[mpsc_channels.overflow_policy]\nrecover_threshold = 0.9\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    error_in(&errs, "base", ErrorKind::InvalidValue, 4);
+}
+
+/// toml's errors name no key: the line does, and a duplicate says where the first one is.
+#[test]
+fn toml_errors_name_the_key_and_the_fix() {
+    let errs = errors(
+        "[mpsc_channels.a.b]\nx_buffer_size = 1\n# note\nx_buffer_size = 2\n",
+        None,
+    );
+    let err = error_in(&errs, "base", ErrorKind::InvalidToml, 4);
+    assert_eq!(
+        (err.key.as_str(), err.message.as_str(), err.fix.as_str()),
+        (
+            "mpsc_channels.a.b.x_buffer_size",
+            "duplicate key",
+            "remove one of the two (the first is at line 2)"
+        )
+    );
+    let errs = errors(
+        "[mpsc_channels.a]\nx_buffer_size = 1\n\n[mpsc_channels.b]\ny_buffer_size = 1\n[mpsc_channels.a]\nz_buffer_size = 2\n",
+        None,
+    );
+    let err = error_in(&errs, "base", ErrorKind::InvalidToml, 6);
+    assert_eq!(
+        (err.key.as_str(), err.fix.as_str()),
+        (
+            "mpsc_channels.a",
+            "remove one of the two (the first is at line 1)"
+        )
+    );
+    // An error on no key shows none (no empty `: :`).
+    let errs = errors("[mpsc_channels.a\n", None);
+    assert_eq!(errs[0].key, "");
+    assert!(
+        errs[0]
+            .to_string()
+            .starts_with("base/mpsc_channels.toml:1: unclosed table"),
+        "{}",
+        errs[0]
+    );
+}
+
+fn backend(ident: &'static str, drop_oldest: bool, max_capacity: usize) -> BackendInfo {
+    BackendInfo {
+        ident,
+        cargo_feature: ident,
+        supports_drop_oldest: drop_oldest,
+        max_capacity,
+    }
+}
+
+/// Above a backend's own limit, raising max_capacity cannot help: the fix names the limit
+/// and the backends that hold that many.
+#[test]
+fn above_a_backends_own_limit_the_fix_names_it() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 20\nx_backend = \"crossbeam\"\n";
+    let errs = Loader::from_strs(base, None)
+        .variables(NO_VARS)
+        .backends([backend("crossbeam", true, 16), backend("flume", true, 100)])
+        .load()
+        .unwrap_err()
+        .0;
+    let err = error_in(&errs, "base", ErrorKind::InvalidValue, 2);
+    assert_eq!(
+        (err.message.as_str(), err.fix.as_str()),
+        (
+            "capacity 20 is above backend `crossbeam`'s own limit 16",
+            "lower it to at most 16, or use a backend that holds that many: flume"
+        )
+    );
+}
+
+/// The default backend missing from the binary: one error, saying where to choose another;
+/// drop_oldest's fix offers only backends the binary has.
+#[test]
+fn a_default_backend_not_compiled_in_is_one_error_saying_where_to_set_it() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\ny_buffer_size = 1\nz_buffer_size = 1\nz_backend = \"flume\"\n";
+    let errs = Loader::from_strs(base, None)
+        .variables(NO_VARS)
+        .backends([backend("flume", true, 100)])
+        .load()
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = &errs[0];
+    assert_eq!(
+        (err.kind, err.file.as_str(), err.key.as_str()),
+        (
+            ErrorKind::UnknownBackend,
+            "base/mpsc_channels.toml",
+            "mpsc_channels.overflow_policy.backend"
+        )
+    );
+    assert!(
+        err.message.starts_with("channels a.x, a.y name no backend"),
+        "{err}"
+    );
+    assert!(
+        err.fix
+            .starts_with("set `backend = \"flume\"` under [mpsc_channels.overflow_policy]"),
+        "{err}"
+    );
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\nx_overflow = \"drop_oldest\"\n";
+    let errs = Loader::from_strs(base, None)
+        .variables(NO_VARS)
+        .backends([
+            backend("tokio", false, 100),
+            backend("crossbeam", true, 100),
+        ])
+        .load()
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        error_in(&errs, "base", ErrorKind::InvalidPolicy, 3).fix,
+        "use crossbeam for this channel, or another policy"
+    );
+}
+
+/// Values nothing reads, or nothing would check: a block channel's own retry keys, a default
+/// backend every channel overrides.
+#[test]
+fn unread_and_unchecked_values_are_errors() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\nx_retry_max_attempts = 3\nx_retry_max_backoff_ms = 5\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 2, "{errs:#?}");
+    for line in [3, 4] {
+        error_in(&errs, "base", ErrorKind::InvalidPolicy, line);
+    }
+    let base = "[mpsc_channels.a]\nb_buffer_size = 10\nb_backend = \"flume\"\n[mpsc_channels.overflow_policy]\nbackend = \"nats\"\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        error_in(&errs, "base", ErrorKind::UnknownBackend, 5).message,
+        "unknown backend `nats`"
+    );
+}
+
+/// A file that is not UTF-8 says so, with the line of the first bad byte, instead of
+/// "create the file".
+#[test]
+fn a_file_that_is_not_utf8_says_so_with_its_line() {
+    let dir = tempdir("utf8");
+    std::fs::create_dir_all(dir.join("base")).unwrap();
+    std::fs::write(
+        dir.join("base/mpsc_channels.toml"),
+        b"[mpsc_channels.a]\nx_buffer_size = 1\n# caf\xe9\n",
+    )
+    .unwrap();
+    let errs = Loader::from_dir(&dir)
+        .variables(NO_VARS)
+        .load()
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    assert_eq!(
+        (errs[0].kind, errs[0].line, errs[0].fix.as_str()),
+        (
+            ErrorKind::InvalidToml,
+            Some(3),
+            "save the file as UTF-8 (TOML files must be UTF-8)"
+        )
+    );
+    assert!(
+        errs[0].message.contains("byte 0xE9 at column 6"),
+        "{}",
+        errs[0]
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Whether `test` sizes a channel is read from the layer, not from the path: a directory
+/// under `/srv/environments/` still gets the advice.
+#[test]
+fn the_test_override_advice_does_not_read_the_path() {
+    let dir = tempdir("advice").join("environments").join("cfg");
+    for (path, text) in [
+        (
+            "base/mpsc_channels.toml",
+            "[mpsc_channels.a]\nx_buffer_size = 100\ny_buffer_size = 100\n",
+        ),
+        (
+            "environments/test/mpsc_channels.toml",
+            "[mpsc_channels.a]\nx_buffer_size = 10\n",
+        ),
+    ] {
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+    let config = Loader::from_dir(&dir)
+        .environment("test")
+        .variables(NO_VARS)
+        .load()
+        .unwrap();
+    let advice: Vec<(ErrorKind, &str)> = config
+        .warnings
+        .iter()
+        .map(|w| (w.kind, w.key.as_str()))
+        .collect();
+    assert_eq!(
+        advice,
+        [(
+            ErrorKind::MissingTestOverride,
+            "mpsc_channels.a.y_buffer_size"
+        )]
+    );
+    std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
+}
+
+/// An environment is one directory under `environments/`; an empty `BOUNDFLOW_ENV` is unset.
+#[test]
+fn environment_names_are_plain_directory_names() {
+    for env in ["../base", "/etc", ".old", ""] {
+        let errs = Loader::from_dir(presets::dir())
+            .environment(env)
+            .variables(NO_VARS)
+            .load()
+            .unwrap_err()
+            .0;
+        assert_eq!(
+            (errs.len(), errs[0].kind),
+            (1, ErrorKind::InvalidEnvironment),
+            "{env}: {errs:#?}"
+        );
+    }
+    let config = Loader::from_dir(presets::dir())
+        .variables([("BOUNDFLOW_ENV", "")])
+        .load()
+        .unwrap();
+    assert_eq!(config.environment, None);
+}
+
+/// A fresh directory for one test.
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("boundflow-config-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
 }
 
 proptest! {
