@@ -42,6 +42,8 @@
 //! in ([`BackendInfo`]).
 #![forbid(unsafe_code)]
 
+mod checks;
+mod classify;
 mod error;
 mod layer;
 mod loader;

@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 
 use boundflow_core::WaitStrategy;
 
+use crate::classify::{Layer, Layers};
 use crate::error::{ConfigError, ConfigErrors, ErrorKind};
 use crate::layer::{Value, key_at, parse_toml, parse_variables};
-use crate::resolve::{BackendInfo, ChannelSettings, Config, KNOWN_BACKENDS, Layer, Layers};
+use crate::resolve::{BackendInfo, ChannelSettings, Config, KNOWN_BACKENDS};
 use crate::source::Source;
 use crate::validate::located;
 
@@ -194,8 +195,10 @@ impl Loader {
             }
         }
         let (base, overlay) = self.read_files(environment.as_deref());
-        let mut layers = Layers::default();
-        layers.lenient = self.lenient;
+        let mut layers = Layers {
+            lenient: self.lenient,
+            ..Layers::default()
+        };
         // A layer that cannot be read or parsed is one error; the others are still read, but
         // without a base no key can be judged to name an undefined channel.
         match base.and_then(|(path, text)| Ok((parse_toml(&path, &text)?, path))) {
