@@ -181,7 +181,7 @@ pub(crate) struct Reader<'a> {
 /// The fix for a backend value that is not a backend's name.
 const BACKEND_FIX: &str = "name a backend: tokio, flume, crossbeam or async_channel";
 /// The fix for a wait strategy that does not parse.
-const WAIT_STRATEGY_FIX: &str = "use \"backoff\", \"park\" or \"spin:<µs>\"";
+const WAIT_STRATEGY_FIX: &str = "use \"backoff\", \"park\" or \"spin:<µs>\" (e.g. \"spin:20\")";
 
 impl Reader<'_> {
     pub(crate) fn bad(&mut self, c: &Candidate, message: String, fix: &str) {
@@ -271,8 +271,13 @@ impl Reader<'_> {
         let strategy = self.string(c, WAIT_STRATEGY_FIX)?;
         match strategy.parse::<WaitStrategy>() {
             Ok(_) => Some(strategy),
-            Err(err) => {
-                self.bad(c, err.to_string(), WAIT_STRATEGY_FIX);
+            // The parser's message carries the fix too; the fix goes in its own field.
+            Err(_) => {
+                self.bad(
+                    c,
+                    format!("unknown wait strategy `{strategy}`"),
+                    WAIT_STRATEGY_FIX,
+                );
                 None
             }
         }
