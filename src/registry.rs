@@ -403,7 +403,7 @@ impl Registry {
     }
 
     /// Shuts down: no more opens or senders; every channel is closed (later sends fail with
-    /// `Closed`; on tokio, sends already waiting for room may still complete);
+    /// `Closed`, blocked ones wake; on tokio, at the receiver's next receive);
     /// receivers get until `deadline` to drain (`Duration::MAX`: as long as it takes); then a
     /// final tick.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {

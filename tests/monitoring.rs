@@ -60,6 +60,8 @@ every_backend!(
     weak_senders_never_keep_a_channel_open,
     a_weak_close_wakes_a_waiting_receiver,
     a_weak_close_ends_a_stream_and_loses_nothing,
+    a_weak_close_wakes_a_blocked_sender,
+    a_weak_close_wakes_a_waiting_async_send,
 );
 
 /// Every event, in the order heard.
@@ -746,6 +748,82 @@ fn a_weak_close_ends_a_stream_and_loses_nothing<B: BoundedChannel>(backend: B) {
     assert!(
         received.iter().copied().eq(0..admitted),
         "the messages arrived out of order, duplicated or with gaps"
+    );
+}
+
+/// A send blocked on a full channel wakes with `Closed` (its message given back) after a weak
+/// sender's close — at once, or on tokio when the receiver next takes a message — never at its
+/// deadline; the receiver gets what was queued, then `Closed`.
+fn a_weak_close_wakes_a_blocked_sender<B: BoundedChannel>(backend: B) {
+    let (tx, mut rx) =
+        boundflow::bounded::<u64, _>(backend, "worker.weak_close_blocked", 1).unwrap();
+    tx.try_send(1).unwrap();
+    let weak = tx.downgrade();
+    let sender = thread::spawn(move || {
+        let started = Instant::now();
+        (
+            tx.send_timeout_blocking(2, Duration::from_secs(30)),
+            started.elapsed(),
+        )
+    });
+    // Give the send time to block; the outcome must not depend on it.
+    thread::sleep(Duration::from_millis(50));
+    assert!(weak.close());
+    // On tokio this receive frees the slot the send waits for; elsewhere the send ended already.
+    assert_eq!(rx.recv_timeout_blocking(Duration::from_secs(30)), Ok(1));
+    let (sent, waited) = sender.join().unwrap();
+    assert!(
+        matches!(sent, Err(boundflow::SendTimeoutError::Closed(2))),
+        "{sent:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(15),
+        "the blocked send slept through the close to its deadline"
+    );
+    assert_eq!(
+        rx.recv_timeout_blocking(Duration::from_secs(30)),
+        Err(boundflow::RecvTimeoutError::Closed)
+    );
+}
+
+/// The same for a send waiting in a task, with no deadline at all.
+fn a_weak_close_wakes_a_waiting_async_send<B: BoundedChannel>(backend: B) {
+    let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.weak_close_async", 1).unwrap();
+    tx.try_send(1).unwrap();
+    let weak = tx.downgrade();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let sending = runtime.spawn(async move {
+        let started = Instant::now();
+        let sent = tx.send(2).await.map_err(|err| match err {
+            boundflow::SendError::Closed(msg) => boundflow::SendTimeoutError::Closed(msg),
+            other => panic!("the waiting send failed otherwise: {other:?}"),
+        });
+        (sent, started.elapsed())
+    });
+    thread::sleep(Duration::from_millis(50));
+    assert!(weak.close());
+    let outcome = std::sync::Mutex::new(None);
+    thread::scope(|scope| {
+        scope.spawn(|| {
+            *outcome.lock().unwrap() = Some(runtime.block_on(sending).unwrap());
+        });
+        // The receive below is what frees the slot on tokio; elsewhere the send ended already.
+        let first = rx.recv_timeout_blocking(Duration::from_secs(30));
+        assert_eq!(first, Ok(1));
+    });
+    let (sent, waited) = outcome.into_inner().unwrap().unwrap();
+    assert!(
+        matches!(sent, Err(boundflow::SendTimeoutError::Closed(2))),
+        "{sent:?}"
+    );
+    assert!(waited < Duration::from_secs(15));
+    assert_eq!(
+        rx.recv_timeout_blocking(Duration::from_secs(30)),
+        Err(boundflow::RecvTimeoutError::Closed)
     );
 }
 

@@ -9,7 +9,7 @@
 //! | `send_until` with a deadline | `reserve()` raced against a `futures-timer` deadline ([`boundflow_core::timer`]), then `permit.send(msg)`: the message never leaves the caller until there is room, so a timeout gives it back without `Clone` | one timer, armed only when the channel is full |
 //! | blocking calls | the one blocking sequence, [`boundflow_core::runtime::block_with`]: ask where the thread may block, retry as the channel's [`WaitStrategy`] says, then drive the async path on a parked thread (what tokio's `blocking_send` does, minus its panic inside a runtime) | a `block_in_place` hand-off on a multi-thread runtime |
 //! | `close` | tokio's `Receiver::close` (wakes blocked senders; sends already holding a permit complete and are drained) | none |
-//! | `close` from a weak sender | tokio closes only from its receiver, so the weak sender leaves a close request: new sends fail at once, and the receiver carries it out with tokio's `close` when it finds the queue empty (woken for that if it waits); sends already waiting inside tokio for room may still complete, and are received | one relaxed load per send; a waker registration per receive that waits |
+//! | `close` from a weak sender | tokio closes only from its receiver, so the weak sender leaves a close request: sends fail with `Closed(msg)` (one waiting inside tokio for room when the receiver next frees a slot), and the receiver carries it out with tokio's `close` when it finds the queue empty (woken for that if it waits); a send racing the request may be admitted, and is received | one relaxed load per send; a waker registration per receive that waits |
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
 //! | `drop_oldest` | impossible: tokio's receiver cannot be shared with senders, so the policy is refused when the channel is built | — |
 //!
@@ -92,12 +92,19 @@ struct TokioShared<T> {
 }
 
 /// A close asked for through a weak sender. Only tokio's receiver can close its channel, so the
-/// request has two halves: sends that start after it see it and fail with `Closed` at once,
-/// and the receiver, once it finds the queue empty (woken for that if it waits), calls tokio's
-/// `close`, after which it sees `Closed` when nothing is left in flight. A send racing the
-/// request, or already waiting inside tokio for room, may still be admitted, and is then
-/// received: the close that ends the channel is tokio's own, which is exact. Checked on the
-/// receiver's empty path only, so a receive that finds a message pays nothing.
+/// request has two halves: sends see it and fail with `Closed(msg)` — a send already waiting
+/// inside tokio for room when it sees it, as soon as the receiver frees a slot — and the
+/// receiver, once it finds the queue empty (woken for that if it waits), calls tokio's `close`,
+/// after which it sees `Closed` when nothing is left in flight. A send racing the request may
+/// still be admitted, and is then received: the close that ends the channel is tokio's own,
+/// which is exact. The receiver checks on its empty path only, so a receive that finds a
+/// message pays nothing.
+///
+/// Not woken by the request itself: a send waiting for room on a receiver that has stopped
+/// receiving (it waits until its deadline, or until the receiver takes a message). Waking it
+/// would need every waiting send registered where the request can reach it; with `Notify`
+/// that cost tokio's ping-pong at capacity 1 about 0.1x of raw's throughput (0.65x → 0.55x,
+/// `cargo bench --bench tokio_schedule`, two A/B runs each way).
 #[derive(Debug, Default)]
 struct CloseRequest {
     requested: AtomicBool,
@@ -234,23 +241,24 @@ impl<T: Send + 'static> RawSender<T> for TokioSender<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
-        if self.shared.close.requested.load(Relaxed) {
+        let close = &self.shared.close;
+        if close.requested.load(Relaxed) {
             return Err(SendTimeoutError::Closed(msg));
         }
         let _waiting = self.shared.waits.start();
-        let Some(deadline) = deadline else {
-            return self
-                .tx
-                .send(msg)
-                .await
-                .map_err(|err| SendTimeoutError::Closed(err.0));
+        // A slot first, then the message: a wait that ends without one gives the message back.
+        let room = match deadline {
+            None => Some(self.tx.reserve().await),
+            Some(deadline) => with_deadline(self.tx.reserve(), deadline).await,
         };
-        match with_deadline(self.tx.reserve(), deadline).await {
-            Some(Ok(permit)) => {
+        match room {
+            // A slot that came after a close request goes back (dropping the permit frees it):
+            // the send is refused as one started after the request would be.
+            Some(Ok(permit)) if !close.requested.load(SeqCst) => {
                 permit.send(msg);
                 Ok(())
             }
-            Some(Err(_)) => Err(SendTimeoutError::Closed(msg)),
+            Some(_) => Err(SendTimeoutError::Closed(msg)),
             None => Err(SendTimeoutError::Timeout(msg)),
         }
     }

@@ -82,7 +82,7 @@ pub trait RawSender<T: Send + 'static>: Clone + Send + Sync + 'static {
     /// fail with `Closed(msg)`, the receiver drains what is queued), if the backend can close
     /// from the sending side; `false` if it cannot. The default cannot. A backend may finish the
     /// close when its receiver finds the queue empty, waking a receive that waits (tokio, whose
-    /// channel closes only from its receiver: sends already waiting for room may complete).
+    /// channel closes only from its receiver).
     fn close_weak(weak: &Self::Weak) -> bool {
         let _ = weak;
         false

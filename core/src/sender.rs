@@ -446,9 +446,9 @@ impl<T: Send + 'static, B: BoundedChannel> WeakSender<T, B> {
     /// Closes the channel as the receiver's `close` would — later sends fail with
     /// `Closed(msg)`, blocked senders wake, the receiver drains what is queued and then sees
     /// `Closed` — if the backend can close from the sending side: `false` if it cannot. Every
-    /// backend boundflow has can. On tokio, whose channel closes only from its receiver, new
-    /// sends fail at once; sends already waiting for room may still complete, and are received
-    /// before the receiver sees `Closed`.
+    /// backend boundflow has can. tokio's channel closes only from its receiver: there a blocked
+    /// sender wakes when the receiver next takes a message, and the receiver finishes the close
+    /// when it next finds the queue empty.
     pub fn close(&self) -> bool {
         B::Sender::<T>::close_weak(&self.raw)
     }

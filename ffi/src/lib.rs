@@ -972,7 +972,7 @@ mod tests {
             .unwrap();
         let (locked, on_lock) = std::sync::mpsc::channel();
         let holder = std::thread::spawn(move || {
-            type Map = Mutex<std::collections::HashMap<String, Weak<Opened>>>;
+            type Map = Mutex<std::collections::HashMap<String, (Weak<Opened>, ChannelHandle)>>;
             // SAFETY: see above: alive until the open that waits for this guard has ended.
             let held = unsafe { &*(map as *const Map) }.lock();
             locked.send(()).unwrap();
