@@ -47,6 +47,34 @@ impl Field {
         }
     }
 
+    /// The smallest value of an integer field (a capacity or a timeout of 0 would never let a
+    /// send through; a pause of 0 is no pause).
+    pub(crate) fn min(self) -> i64 {
+        match self {
+            Field::RetryInitialBackoffMs | Field::RetryMaxBackoffMs => 0,
+            _ => 1,
+        }
+    }
+
+    /// The largest value of an integer field.
+    pub(crate) fn max(self) -> i64 {
+        match self {
+            Field::RetryMaxAttempts => i64::from(u32::MAX),
+            _ => i64::MAX,
+        }
+    }
+
+    /// What the field is, in a sentence ("policy `block` never reads …").
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Field::SendTimeoutMs => "a send timeout",
+            Field::RetryMaxAttempts | Field::RetryInitialBackoffMs | Field::RetryMaxBackoffMs => {
+                "a retry setting"
+            }
+            _ => "this setting",
+        }
+    }
+
     /// The suffix after `<purpose>` in a component table.
     pub(crate) fn suffix(self) -> &'static str {
         match self {

@@ -563,7 +563,8 @@ fn a_default_backend_not_compiled_in_is_one_error_saying_where_to_set_it() {
         )
     );
     assert!(
-        err.message.starts_with("channels a.x, a.y name no backend"),
+        err.message
+            .starts_with("channels `a.x` and `a.y` name no backend"),
         "{err}"
     );
     assert!(
@@ -737,4 +738,41 @@ proptest! {
         }
         let _ = Loader::from_strs(&doc, None).variables(NO_VARS).load();
     }
+}
+
+/// A policy from the defaults is one mistake however many channels get it: one error at the
+/// drop_policy line, naming those channels (and only those).
+#[test]
+fn a_bad_default_policy_is_one_error_naming_its_channels() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\ny_buffer_size = 1\nz_buffer_size = 1\nz_timeout_ms = 5\n[mpsc_channels.overflow_policy]\ndrop_policy = \"timeout\"\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = error_in(&errs, "base", ErrorKind::InvalidPolicy, 7);
+    assert_eq!(
+        (err.key.as_str(), err.message.as_str()),
+        (
+            "mpsc_channels.overflow_policy.drop_policy",
+            "policy `timeout` needs a send timeout, and none is set for channels `a.x` and `a.y`, which get it from this default"
+        )
+    );
+    // drop_oldest by default: the channels on a backend that cannot evict, by name.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\ny_buffer_size = 1\ny_backend = \"crossbeam\"\n[mpsc_channels.overflow_policy]\ndrop_policy = \"drop_oldest\"\n";
+    let errs = Loader::from_strs(base, None)
+        .variables(NO_VARS)
+        .backends([
+            backend("tokio", false, 100),
+            backend("crossbeam", true, 100),
+        ])
+        .load()
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = error_in(&errs, "base", ErrorKind::InvalidPolicy, 6);
+    assert_eq!(
+        (err.message.as_str(), err.fix.as_str()),
+        (
+            "backend `tokio` cannot evict from the sending side (drop_oldest), which this default gives to channel `a.x`",
+            "give it backend crossbeam or its own policy, or set another drop_policy"
+        )
+    );
 }
