@@ -412,6 +412,8 @@ fn environments_are_plain_directory_names() {
         ]
     );
     assert_eq!(runs[4]["errors"][0]["kind"], "invalid_environment");
+    // No key names an environment: the README's "empty where there is none".
+    assert_eq!(runs[4]["errors"][0]["key"], "");
 }
 
 /// A closed or failing stdout is no panic (exit 101): a reader that stops reading leaves the

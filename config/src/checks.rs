@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use boundflow_core::{RetryPolicy, RetryPolicyError};
 
-use crate::classify::{Candidate, Field};
+use crate::classify::{Candidate, Field, Layer};
 use crate::error::{ConfigError, ErrorKind};
 use crate::resolve::{
     BackendInfo, ChannelSettings, Context, Defaults, KNOWN_BACKENDS, Reader, default_key,
@@ -296,22 +296,32 @@ pub(crate) fn check_capacity(
 }
 
 /// Thresholds that contradict each other, and defaults keys that no channel reads (judged only
-/// when every channel resolved: `channels` is `None` otherwise).
+/// when every channel resolved: `channels` is `None` otherwise). `written` is every layer's
+/// defaults; with `base_shared` (an environment's overlay was read) the base's defaults are
+/// not judged: another environment may read them.
 pub(crate) fn check_defaults(
     defaults: &Defaults,
+    written: &BTreeMap<&'static str, Vec<Candidate>>,
     channels: Option<&[ChannelSettings]>,
     own: &BTreeMap<(String, Field), Vec<Candidate>>,
+    base_shared: bool,
     errors: &mut Vec<ConfigError>,
 ) {
-    let key = |k: &str| format!("mpsc_channels.overflow_policy.{k}");
-    if defaults.recover_threshold.value >= defaults.log_warning_threshold.value {
+    let (warn, recover) = (&defaults.log_warning_threshold, &defaults.recover_threshold);
+    if recover.value >= warn.value {
+        // At a value someone wrote: the recover threshold, unless only the warning one is.
+        let (at, k) = if recover.source == Source::Default {
+            (&warn.source, "log_warning_threshold")
+        } else {
+            (&recover.source, "recover_threshold")
+        };
         errors.push(located(
             ErrorKind::InvalidValue,
-            &defaults.recover_threshold.source,
-            &key("recover_threshold"),
+            at,
+            &default_key(k),
             format!(
-                "recover_threshold {} is not below log_warning_threshold {}: a warned channel could never recover",
-                defaults.recover_threshold.value, defaults.log_warning_threshold.value
+                "recover_threshold {} ({}) is not below log_warning_threshold {} ({}): a warned channel could never recover",
+                recover.value, recover.source, warn.value, warn.source
             ),
             "set recover_threshold below log_warning_threshold (defaults 0.6 and 0.8)".to_owned(),
         ));
@@ -325,41 +335,31 @@ pub(crate) fn check_defaults(
                 && !own.contains_key(&(c.name.clone(), field))
         })
     };
-    let mut unused = |source: &Source, k: &str, readers: &str| {
-        if source.is_file() || matches!(source, Source::Env { .. }) {
-            errors.push(located(
-                ErrorKind::UnusedKey,
-                source,
-                &key(k),
-                format!("no channel reads this default: it is read only by {readers} channels that set no value of their own"),
-                "remove it, or give a channel that policy".to_owned(),
-            ));
+    let mut unused = |k: &'static str, readers: &str| {
+        let Some(c) = written.get(k).and_then(|c| c.last()) else {
+            return;
+        };
+        if c.layer == Layer::Base && base_shared {
+            return;
         }
+        errors.push(located(
+            ErrorKind::UnusedKey,
+            &c.source,
+            &c.key,
+            format!("no channel reads this default: it is read only by {readers} channels that set no value of their own"),
+            "remove it, or give a channel that policy".to_owned(),
+        ));
     };
-    if let Some(timeout) = &defaults.send_timeout_ms {
-        if !reads(Field::SendTimeoutMs, &["timeout", "retry"]) {
-            unused(&timeout.source, "send_timeout_ms", "`timeout` and `retry`");
-        }
+    if !reads(Field::SendTimeoutMs, &["timeout", "retry"]) {
+        unused("send_timeout_ms", "`timeout` and `retry`");
     }
-    for (value, field, k) in [
-        (
-            &defaults.retry_max_attempts.source,
-            Field::RetryMaxAttempts,
-            "retry_max_attempts",
-        ),
-        (
-            &defaults.retry_initial_backoff_ms.source,
-            Field::RetryInitialBackoffMs,
-            "retry_initial_backoff_ms",
-        ),
-        (
-            &defaults.retry_max_backoff_ms.source,
-            Field::RetryMaxBackoffMs,
-            "retry_max_backoff_ms",
-        ),
+    for (field, k) in [
+        (Field::RetryMaxAttempts, "retry_max_attempts"),
+        (Field::RetryInitialBackoffMs, "retry_initial_backoff_ms"),
+        (Field::RetryMaxBackoffMs, "retry_max_backoff_ms"),
     ] {
         if !reads(field, &["retry"]) {
-            unused(value, k, "`retry`");
+            unused(k, "`retry`");
         }
     }
 }

@@ -372,12 +372,18 @@ impl Layers {
             .iter()
             .filter_map(|name| self.channel(name, &cx, &mut errors, &mut warnings))
             .collect();
-        // Which defaults no channel reads is known only once every channel resolved.
-        let every_channel = self.base_file.is_some() && channels.len() == self.base_channels.len();
+        // Which defaults no channel reads is known only once every layer parsed and every
+        // channel resolved; after any other error, an "unused" default could be a follow-on
+        // (a dropped overlay's channel no longer reads it), so none is reported then.
+        let judge_unused = self.base_file.is_some()
+            && errors.is_empty()
+            && channels.len() == self.base_channels.len();
         check_defaults(
             &defaults,
-            every_channel.then_some(&channels[..]),
+            &self.defaults,
+            judge_unused.then_some(&channels[..]),
             &self.channels,
+            self.overlay_read,
             &mut errors,
         );
         // Channels sharing one bad default report it once.
