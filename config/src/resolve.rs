@@ -555,11 +555,10 @@ impl Layers {
             .map(|c| format!("{} ({})", c.key, c.source))
             .collect();
         let removals: Vec<String> = ignored.iter().flat_map(candidates).map(removal).collect();
-        let what = match ignored {
-            [Field::SendTimeoutMs] => "a send timeout",
-            [Field::SendTimeoutMs, ..] => "a send timeout or a retry setting",
-            _ => "a retry setting",
-        };
+        // "a send timeout", "a retry setting", or both (fields come timeout first).
+        let mut what: Vec<&str> = ignored.iter().map(|field| field.what()).collect();
+        what.dedup();
+        let what = what.join(" or ");
         located(
             ErrorKind::IgnoredSetting,
             &by.source,
@@ -612,7 +611,11 @@ impl Layers {
 
         let capacity_candidate = own(Field::BufferSize)?;
         let capacity = read
-            .integer(capacity_candidate, 1, i64::MAX)
+            .integer(
+                capacity_candidate,
+                Field::BufferSize.min(),
+                Field::BufferSize.max(),
+            )
             .map(|n| Sourced::new(n as usize, capacity_candidate.source.clone()));
 
         let (backend, backend_info) = match own(Field::Backend) {
