@@ -287,6 +287,22 @@ impl Reader<'_> {
     }
 }
 
+/// Whether `c` is a valid value of `field` (its type and range; a backend's name, not whether
+/// it is compiled in): for values nothing in this load reads, but another load may.
+fn check_value(read: &mut Reader<'_>, field: Field, c: &Candidate) {
+    match field {
+        Field::Backend => {
+            let name = read.string(c, BACKEND_FIX);
+            if let Some(name) = name.filter(|n| !KNOWN_BACKENDS.iter().any(|(i, _)| i == n)) {
+                read.bad(c, format!("unknown backend `{name}`"), BACKEND_FIX);
+            }
+        }
+        Field::Overflow => drop(read.policy(c)),
+        Field::WaitStrategy => drop(read.wait_strategy(c)),
+        _ => drop(read.integer(c, field.min(), field.max())),
+    }
+}
+
 pub(crate) fn last(candidates: Option<&Vec<Candidate>>) -> Option<&Candidate> {
     candidates.and_then(|c| c.last())
 }
@@ -429,8 +445,18 @@ impl Layers {
         let mut read = Reader { errors };
         let get = |k: &str| last(self.defaults.get(k));
         // A bad value is reported, and the built-in default stands in for it.
+        // A file's value that a later layer replaced is still checked: another environment
+        // (or this one without the variable) reads it.
+        let replaced = |k: &str| {
+            let all = self.defaults.get(k).map_or(&[][..], Vec::as_slice);
+            let earlier = all.split_last().map_or(&[][..], |(_, earlier)| earlier);
+            earlier.iter().filter(|c| c.source.is_file())
+        };
         macro_rules! sourced {
-            ($k:literal, $default:expr, |$c:ident| $read:expr) => {
+            ($k:literal, $default:expr, |$c:ident| $read:expr) => {{
+                for $c in replaced($k) {
+                    let _ = $read;
+                }
                 match get($k) {
                     Some($c) => match $read {
                         Some(v) => Sourced::new(v, $c.source.clone()),
@@ -438,11 +464,14 @@ impl Layers {
                     },
                     None => Sourced::default($default),
                 }
-            };
+            }};
         }
         let millis = |read: &mut Reader<'_>, c: &Candidate, min: i64| {
             read.integer(c, min, i64::MAX).map(|n| n as u64)
         };
+        for c in replaced("send_timeout_ms") {
+            millis(&mut read, c, 1);
+        }
         Defaults {
             log_warning_threshold: sourced!("log_warning_threshold", 0.8, |c| read.ratio(c)),
             recover_threshold: sourced!("recover_threshold", 0.6, |c| read.ratio(c)),
@@ -608,6 +637,17 @@ impl Layers {
         let mut read = Reader { errors };
         let own = |field: Field| last(self.channels.get(&(name.to_owned(), field)));
         let defaults = cx.defaults;
+        // A file's value that a later layer replaced is still checked: another environment
+        // (or this one without the variable) reads it.
+        for field in Field::ALL {
+            let all = self.channels.get(&(name.to_owned(), field));
+            let earlier = all
+                .and_then(|all| all.split_last())
+                .map(|(_, earlier)| earlier);
+            for c in earlier.into_iter().flatten().filter(|c| c.source.is_file()) {
+                check_value(&mut read, field, c);
+            }
+        }
 
         let capacity_candidate = own(Field::BufferSize)?;
         let capacity = read
@@ -664,7 +704,7 @@ impl Layers {
                     // unset it, so an error would leave no way to do this for one environment.
                     // An ignored value must still be a valid one: another environment reads it.
                     Some(_) => {
-                        read.integer(c, field.min(), field.max());
+                        check_value(&mut read, field, c);
                         ignored.push(field);
                     }
                     // Set with (or after) the policy: a mistake in that layer. Its value is not

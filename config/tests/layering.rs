@@ -574,3 +574,35 @@ fn the_ignored_setting_fix_names_every_layer_that_sets_it() {
          overlay/mpsc_channels.toml:2 (this environment)"
     );
 }
+
+/// A file value that a later layer replaces is still checked: another environment reads it.
+#[test]
+fn a_replaced_file_value_must_still_be_valid() {
+    let err = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = \"big\"\nx_backend = \"nats\"\n[mpsc_channels.overflow_policy]\nmax_capacity = 0\n",
+        Some("[mpsc_channels.a]\nx_buffer_size = 10\nx_backend = \"flume\"\n[mpsc_channels.overflow_policy]\nmax_capacity = 100\n"),
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap_err();
+    let found: Vec<_> = err
+        .0
+        .iter()
+        .map(|e| (e.kind, e.file.as_str(), e.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(2)),
+            (ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(3)),
+            (ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(5)),
+        ]
+    );
+    // A variable's value replaced by code is not a file's: nothing else reads it.
+    let config = Loader::from_strs("[mpsc_channels.a]\nx_buffer_size = 1\n", None)
+        .variables([("BOUNDFLOW__MPSC_CHANNELS__A__X_BUFFER_SIZE", "lots")])
+        .set_capacity("a.x", 5)
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(config.channel("a.x").unwrap().capacity.value, 5);
+}
