@@ -882,6 +882,20 @@ fn an_overlay_setting_one_channel_in_both_forms_is_a_conflict() {
     );
     let found: Vec<_> = errs.iter().map(|e| (e.kind, e.line)).collect();
     assert_eq!(found, [(ErrorKind::Conflict, Some(5))]);
+    // Two variables, one per form.
+    let errs = Loader::from_strs(base, None)
+        .variables([
+            ("BOUNDFLOW__MPSC_CHANNELS__A__X_BUFFER_SIZE", "5"),
+            ("BOUNDFLOW__MPSC_CHANNELS__A__X__BUFFER_SIZE", "6"),
+        ])
+        .load()
+        .unwrap_err()
+        .0;
+    let found: Vec<_> = errs.iter().map(|e| (e.kind, e.fix.as_str())).collect();
+    assert_eq!(
+        found,
+        [(ErrorKind::Conflict, "unset one of the two variables")]
+    );
 }
 
 /// Contradicting thresholds are reported at a line someone wrote, and errors are listed
