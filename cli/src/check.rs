@@ -180,7 +180,8 @@ fn unnamable(dir: &Path) -> ConfigErrors {
         kind: ErrorKind::InvalidEnvironment,
         file: dir.display().to_string(),
         line: None,
-        key: "environment".to_owned(),
+        // No key names an environment: it is the loader's argument or BOUNDFLOW_ENV.
+        key: String::new(),
         message: "the directory's name is not valid UTF-8, so no environment name can select it"
             .to_owned(),
         fix: "rename the directory to a UTF-8 name".to_owned(),

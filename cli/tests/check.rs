@@ -412,6 +412,8 @@ fn environments_are_plain_directory_names() {
         ]
     );
     assert_eq!(runs[4]["errors"][0]["kind"], "invalid_environment");
+    // No key names an environment: the README's "empty where there is none".
+    assert_eq!(runs[4]["errors"][0]["key"], "");
 }
 
 /// A closed or failing stdout is no panic (exit 101): a reader that stops reading leaves the
@@ -515,5 +517,62 @@ fn a_missing_default_backend_is_one_error_saying_where_to_set_it() {
         stderr(&out).contains("— use crossbeam for this channel, or another policy"),
         "{}",
         stderr(&out)
+    );
+}
+
+/// A shared base used as environments use it: one environment switches the base's retry
+/// channel to another policy, and a base default only demo's retry channel reads. Every
+/// environment is valid (exit 0); production warns, at its own line, that it ignores the
+/// base's retry setting.
+#[test]
+fn environments_may_differ_in_policy_over_one_shared_base() {
+    let dir = edited_presets(&[
+        (
+            "base/mpsc_channels.toml",
+            "send_timeout_ms = 1000\n",
+            "overflow = \"retry\"\nretry_max_attempts = 4\n",
+        ),
+        (
+            "base/mpsc_channels.toml",
+            "drop_policy = \"block\"",
+            "drop_policy = \"block\"\nretry_max_backoff_ms = 50",
+        ),
+        (
+            "environments/production/mpsc_channels.toml",
+            "[mpsc_channels.task_readiness.event_channel]\nbuffer_size = 5000\n",
+            "[mpsc_channels.task_readiness.event_channel]\nbuffer_size = 5000\noverflow = \"drop_newest\"\n",
+        ),
+    ]);
+    let path = dir.path().to_str().unwrap();
+    let out = boundflow(&["check", "--config-dir", path, "--format", "json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let doc: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let warnings: Vec<(String, String, Value, String)> = doc["environments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|env| {
+            let name = env["environment"].as_str().unwrap().to_owned();
+            let list = env["warnings"].as_array().unwrap().clone();
+            list.into_iter().map(move |w| {
+                let file = w["file"].as_str().unwrap();
+                let file = file.strip_prefix(path).unwrap_or(file).to_owned();
+                (
+                    format!("{name}: {}", w["kind"].as_str().unwrap()),
+                    file,
+                    w["line"].clone(),
+                    w["key"].as_str().unwrap().to_owned(),
+                )
+            })
+        })
+        .collect();
+    assert_eq!(
+        warnings,
+        [(
+            "production: ignored_setting".to_owned(),
+            "/environments/production/mpsc_channels.toml".to_owned(),
+            Value::from(11),
+            "mpsc_channels.task_readiness.event_channel.overflow".to_owned()
+        )]
     );
 }

@@ -7,9 +7,11 @@ use std::time::Duration;
 
 use boundflow_core::{RetryPolicy, RetryPolicyError};
 
-use crate::classify::{Candidate, Field};
+use crate::classify::{Candidate, Field, Layer};
 use crate::error::{ConfigError, ErrorKind};
-use crate::resolve::{BackendInfo, ChannelSettings, Context, Defaults, KNOWN_BACKENDS, Reader};
+use crate::resolve::{
+    BackendInfo, ChannelSettings, Context, Defaults, KNOWN_BACKENDS, Reader, default_key,
+};
 use crate::source::{Source, Sourced};
 use crate::validate::located;
 
@@ -48,8 +50,9 @@ pub(crate) fn check_backend<'b>(
     None
 }
 
-/// A policy the backend cannot apply, or that misses (or wastes) a timeout. Each rule is
-/// checked on its own, so that one mistake does not hide another.
+/// A channel's own policy that its backend cannot apply, or that misses a timeout. Each rule is
+/// checked on its own, so that one mistake does not hide another. A policy from the defaults
+/// is checked once for every channel that gets it ([`check_default_policy`]).
 pub(crate) fn check_policy(
     read: &mut Reader<'_>,
     cx: &Context<'_>,
@@ -64,6 +67,9 @@ pub(crate) fn check_policy(
             .push(located(ErrorKind::InvalidPolicy, source, key, message, fix));
     };
     let policy = overflow.value.as_str();
+    if overflow_key == default_key("drop_policy") {
+        return;
+    }
     if policy == "timeout" && own_timeout.is_none() && !cx.default_timeout_set {
         invalid(
             &overflow.source,
@@ -72,14 +78,6 @@ pub(crate) fn check_policy(
             format!(
                 "set {name}'s timeout (<purpose>_timeout_ms or send_timeout_ms), or overflow_policy.send_timeout_ms"
             ),
-        );
-    }
-    if let (Some(timeout), "block" | "drop_newest" | "drop_oldest") = (own_timeout, policy) {
-        invalid(
-            &timeout.source,
-            &timeout.key,
-            format!("policy `{policy}` never reads a send timeout"),
-            "remove the timeout, or use policy `timeout` or `retry`".to_owned(),
         );
     }
     if let Some(info) = backend.filter(|b| policy == "drop_oldest" && !b.supports_drop_oldest) {
@@ -106,12 +104,113 @@ pub(crate) fn check_policy(
     }
 }
 
+/// The defaults' policy, checked once for the channels that get it (`users`, each with its
+/// backend if that is usable): one error at the drop_policy line, naming them.
+pub(crate) fn check_default_policy(
+    read: &mut Reader<'_>,
+    cx: &Context<'_>,
+    drop_policy: &Candidate,
+    users: &[(&str, Option<&BackendInfo>)],
+) {
+    let mut invalid = |message: String, fix: String| {
+        read.errors.push(located(
+            ErrorKind::InvalidPolicy,
+            &drop_policy.source,
+            &drop_policy.key,
+            message,
+            fix,
+        ));
+    };
+    match cx.defaults.drop_policy.value.as_str() {
+        "timeout" if !cx.default_timeout_set && !users.is_empty() => {
+            let names: Vec<&str> = users.iter().map(|(name, _)| *name).collect();
+            invalid(
+                format!(
+                    "policy `timeout` needs a send timeout, and none is set for {}, which get it from this default",
+                    channel_list(&names)
+                ),
+                "set overflow_policy.send_timeout_ms, or give each of them its own timeout (<purpose>_timeout_ms or send_timeout_ms)".to_owned(),
+            );
+        }
+        "drop_oldest" => {
+            let unable: Vec<(&str, &str)> = users
+                .iter()
+                .filter_map(|(name, info)| {
+                    Some((*name, info.filter(|b| !b.supports_drop_oldest)?.ident))
+                })
+                .collect();
+            if unable.is_empty() {
+                return;
+            }
+            let names: Vec<&str> = unable.iter().map(|(name, _)| *name).collect();
+            let mut idents: Vec<&str> = unable.iter().map(|(_, ident)| *ident).collect();
+            idents.sort_unstable();
+            idents.dedup();
+            let able: Vec<&str> = cx
+                .backends
+                .iter()
+                .filter(|b| b.supports_drop_oldest)
+                .map(|b| b.ident)
+                .collect();
+            let them = if names.len() == 1 {
+                ["it", "its"]
+            } else {
+                ["them", "their"]
+            };
+            let fix = if able.is_empty() {
+                "set another drop_policy: no backend compiled in can evict (flume, crossbeam and async_channel can)".to_owned()
+            } else {
+                format!(
+                    "give {} backend {} or {} own policy, or set another drop_policy",
+                    them[0],
+                    or_list(&able),
+                    them[1]
+                )
+            };
+            let idents: Vec<String> = idents.iter().map(|i| format!("`{i}`")).collect();
+            let idents: Vec<&str> = idents.iter().map(String::as_str).collect();
+            let backends = if idents.len() == 1 {
+                "backend"
+            } else {
+                "backends"
+            };
+            invalid(
+                format!(
+                    "{backends} {} cannot evict from the sending side (drop_oldest), which this default gives to {}",
+                    joined(&idents, "and"),
+                    channel_list(&names)
+                ),
+                fix,
+            );
+        }
+        _ => {}
+    }
+}
+
+/// "channel `a`", "channels `a` and `b`", "5 channels (`a`, `b`, `c`, …)".
+pub(crate) fn channel_list(names: &[&str]) -> String {
+    let quoted: Vec<String> = names.iter().map(|name| format!("`{name}`")).collect();
+    let quoted: Vec<&str> = quoted.iter().map(String::as_str).collect();
+    match quoted.as_slice() {
+        [one] => format!("channel {one}"),
+        [first, second, third, _, ..] => {
+            format!("{} channels ({first}, {second}, {third}, …)", names.len())
+        }
+        many => format!("channels {}", joined(many, "and")),
+    }
+}
+
 /// "a", "a or b", "a, b or c".
 pub(crate) fn or_list(items: &[&str]) -> String {
+    joined(items, "or")
+}
+
+/// "a", "a and b", "a, b and c" (or `or`).
+fn joined(items: &[&str], word: &str) -> String {
     match items {
         [] => String::new(),
         [one] => (*one).to_owned(),
-        [init @ .., last] => format!("{} or {last}", init.join(", ")),
+        [init @ .., last] => format!("{} {word} {last}", init.join(", ")),
     }
 }
 
@@ -197,22 +296,32 @@ pub(crate) fn check_capacity(
 }
 
 /// Thresholds that contradict each other, and defaults keys that no channel reads (judged only
-/// when every channel resolved: `channels` is `None` otherwise).
+/// when every channel resolved: `channels` is `None` otherwise). `written` is every layer's
+/// defaults; with `base_shared` (an environment's overlay was read) the base's defaults are
+/// not judged: another environment may read them.
 pub(crate) fn check_defaults(
     defaults: &Defaults,
+    written: &BTreeMap<&'static str, Vec<Candidate>>,
     channels: Option<&[ChannelSettings]>,
     own: &BTreeMap<(String, Field), Vec<Candidate>>,
+    base_shared: bool,
     errors: &mut Vec<ConfigError>,
 ) {
-    let key = |k: &str| format!("mpsc_channels.overflow_policy.{k}");
-    if defaults.recover_threshold.value >= defaults.log_warning_threshold.value {
+    let (warn, recover) = (&defaults.log_warning_threshold, &defaults.recover_threshold);
+    if recover.value >= warn.value {
+        // At a value someone wrote: the recover threshold, unless only the warning one is.
+        let (at, k) = if recover.source == Source::Default {
+            (&warn.source, "log_warning_threshold")
+        } else {
+            (&recover.source, "recover_threshold")
+        };
         errors.push(located(
             ErrorKind::InvalidValue,
-            &defaults.recover_threshold.source,
-            &key("recover_threshold"),
+            at,
+            &default_key(k),
             format!(
-                "recover_threshold {} is not below log_warning_threshold {}: a warned channel could never recover",
-                defaults.recover_threshold.value, defaults.log_warning_threshold.value
+                "recover_threshold {} ({}) is not below log_warning_threshold {} ({}): a warned channel could never recover",
+                recover.value, recover.source, warn.value, warn.source
             ),
             "set recover_threshold below log_warning_threshold (defaults 0.6 and 0.8)".to_owned(),
         ));
@@ -226,41 +335,31 @@ pub(crate) fn check_defaults(
                 && !own.contains_key(&(c.name.clone(), field))
         })
     };
-    let mut unused = |source: &Source, k: &str, readers: &str| {
-        if source.is_file() || matches!(source, Source::Env { .. }) {
-            errors.push(located(
-                ErrorKind::UnusedKey,
-                source,
-                &key(k),
-                format!("no channel reads this default: it is read only by {readers} channels that set no value of their own"),
-                "remove it, or give a channel that policy".to_owned(),
-            ));
+    let mut unused = |k: &'static str, readers: &str| {
+        let Some(c) = written.get(k).and_then(|c| c.last()) else {
+            return;
+        };
+        if c.layer == Layer::Base && base_shared {
+            return;
         }
+        errors.push(located(
+            ErrorKind::UnusedKey,
+            &c.source,
+            &c.key,
+            format!("no channel reads this default: it is read only by {readers} channels that set no value of their own"),
+            "remove it, or give a channel that policy".to_owned(),
+        ));
     };
-    if let Some(timeout) = &defaults.send_timeout_ms {
-        if !reads(Field::SendTimeoutMs, &["timeout", "retry"]) {
-            unused(&timeout.source, "send_timeout_ms", "`timeout` and `retry`");
-        }
+    if !reads(Field::SendTimeoutMs, &["timeout", "retry"]) {
+        unused("send_timeout_ms", "`timeout` and `retry`");
     }
-    for (value, field, k) in [
-        (
-            &defaults.retry_max_attempts.source,
-            Field::RetryMaxAttempts,
-            "retry_max_attempts",
-        ),
-        (
-            &defaults.retry_initial_backoff_ms.source,
-            Field::RetryInitialBackoffMs,
-            "retry_initial_backoff_ms",
-        ),
-        (
-            &defaults.retry_max_backoff_ms.source,
-            Field::RetryMaxBackoffMs,
-            "retry_max_backoff_ms",
-        ),
+    for (field, k) in [
+        (Field::RetryMaxAttempts, "retry_max_attempts"),
+        (Field::RetryInitialBackoffMs, "retry_initial_backoff_ms"),
+        (Field::RetryMaxBackoffMs, "retry_max_backoff_ms"),
     ] {
         if !reads(field, &["retry"]) {
-            unused(value, k, "`retry`");
+            unused(k, "`retry`");
         }
     }
 }

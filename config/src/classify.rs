@@ -47,6 +47,34 @@ impl Field {
         }
     }
 
+    /// The smallest value of an integer field (a capacity or a timeout of 0 would never let a
+    /// send through; a pause of 0 is no pause).
+    pub(crate) fn min(self) -> i64 {
+        match self {
+            Field::RetryInitialBackoffMs | Field::RetryMaxBackoffMs => 0,
+            _ => 1,
+        }
+    }
+
+    /// The largest value of an integer field.
+    pub(crate) fn max(self) -> i64 {
+        match self {
+            Field::RetryMaxAttempts => i64::from(u32::MAX),
+            _ => i64::MAX,
+        }
+    }
+
+    /// What the field is, in a sentence ("policy `block` never reads …").
+    pub(crate) fn what(self) -> &'static str {
+        match self {
+            Field::SendTimeoutMs => "a send timeout",
+            Field::RetryMaxAttempts | Field::RetryInitialBackoffMs | Field::RetryMaxBackoffMs => {
+                "a retry setting"
+            }
+            _ => "this setting",
+        }
+    }
+
     /// The suffix after `<purpose>` in a component table.
     pub(crate) fn suffix(self) -> &'static str {
         match self {
@@ -135,6 +163,9 @@ pub(crate) struct Layers {
     pub(crate) warnings: Vec<ConfigError>,
     /// Unknown keys are warnings, not errors (rolling a newer config out to an older binary).
     pub(crate) lenient: bool,
+    /// Whether an environment's overlay was read: then the base is shared with other
+    /// environments, and a default in it that this one does not read is no mistake.
+    pub(crate) overlay_read: bool,
 }
 
 impl Layers {
@@ -150,30 +181,17 @@ impl Layers {
             }
         }
         // Every definition first: a channel's other keys may come before its buffer size.
-        let mut defined: BTreeMap<String, Source> = BTreeMap::new();
-        let mut kept = Vec::with_capacity(settings.len());
-        for setting in settings {
-            if let Some(Target::Channel(name, Field::BufferSize)) = self.classify(&setting) {
-                if let Some(first) = defined.get(&name) {
-                    self.errors.push(located(
-                        ErrorKind::Conflict,
-                        &setting.source,
-                        &setting.key_path(),
-                        format!("channel `{name}` is defined twice: here and at {first}"),
-                        "keep one: either the component key <purpose>_buffer_size or the channel table's buffer_size".to_owned(),
-                    ));
-                    continue;
-                }
-                defined.insert(name.clone(), setting.source.clone());
+        for setting in &settings {
+            if let Some(Target::Channel(name, Field::BufferSize)) = self.classify(setting) {
                 self.base_channels.insert(name);
             }
-            kept.push(setting);
         }
-        self.add_layer(kept, Layer::Base);
+        self.add_layer(settings, Layer::Base);
     }
 
     /// Adds an overlay file: it may only change what the base defines.
     pub(crate) fn add_overlay_file(&mut self, parsed: Parsed) {
+        self.overlay_read = true;
         let settings = self.structural_checks(parsed);
         self.add_layer(settings, Layer::Overlay);
     }
@@ -281,10 +299,17 @@ impl Layers {
                     self.errors.push(error);
                     return;
                 }
-                self.channels
-                    .entry((name, field))
-                    .or_default()
-                    .push(Candidate::new(setting, layer));
+                let candidate = Candidate::new(setting, layer);
+                let candidates = self.channels.entry((name.clone(), field)).or_default();
+                // One layer sets a field once (code may set it again: the last call wins, as
+                // in any builder). Both forms can name the same field, which TOML cannot see.
+                let twice = candidates
+                    .iter()
+                    .find(|c| c.layer == candidate.layer && c.layer != Layer::Code);
+                match twice {
+                    Some(other) => self.errors.push(set_twice(&name, field, other, &candidate)),
+                    None => candidates.push(candidate),
+                }
             }
             None => {
                 let unknown = located(
@@ -451,6 +476,39 @@ impl Layers {
             (component, _) => component.map(|(name, field)| Target::Channel(name, field)),
         }
     }
+}
+
+/// The error for one layer setting `field` of channel `name` twice (once per form, or by two
+/// variables), at the later of the two lines.
+fn set_twice(name: &str, field: Field, a: &Candidate, b: &Candidate) -> ConfigError {
+    let line = |c: &Candidate| match c.source {
+        Source::File { line, .. } => line,
+        _ => 0,
+    };
+    let (first, here) = if line(a) <= line(b) { (a, b) } else { (b, a) };
+    // Only the base defines channels; an overlay or variable sizes them.
+    let message = if field == Field::BufferSize && here.layer == Layer::Base {
+        format!(
+            "channel `{name}` is defined twice: here and at {}",
+            first.source
+        )
+    } else {
+        format!(
+            "channel `{name}`'s {} is set twice in one layer: here and at {}",
+            field.table_key(),
+            first.source
+        )
+    };
+    let purpose = name.rsplit('.').next().unwrap_or(name);
+    let fix = match here.source {
+        Source::Env { .. } => "unset one of the two variables".to_owned(),
+        _ => format!(
+            "keep one: either the component key {purpose}{} or the channel table's {}",
+            field.suffix(),
+            field.table_key()
+        ),
+    };
+    located(ErrorKind::Conflict, &here.source, &here.key, message, fix)
 }
 
 /// `table.purpose`, or `purpose` at the top.

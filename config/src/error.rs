@@ -40,9 +40,10 @@ pub enum ErrorKind {
     MissingTestOverride,
     /// Advice: a channel larger in `test` than in `production`.
     TestAboveProduction,
-    /// Advice: a later layer (an overlay) gave a channel a policy that reads no send timeout,
-    /// so the timeout it inherits from an earlier layer (the base) is ignored.
-    IgnoredTimeout,
+    /// Advice: a later layer (an overlay, a variable) gave a channel a policy that does not
+    /// read a value it inherits from an earlier layer (the base's send timeout or retry
+    /// settings), so that value is ignored.
+    IgnoredSetting,
 }
 
 /// One configuration mistake (or, in [`Config::warnings`](crate::Config::warnings), one piece

@@ -29,9 +29,10 @@
 //! # Which policy a channel gets
 //! Its own `overflow` if set; else `timeout` if it sets its own timeout (in any layer); else the
 //! defaults' `drop_policy`; else `block`. The defaults' `send_timeout_ms` is read by channels
-//! whose policy is `timeout` or `retry`. A policy set in a later layer than the channel's own
-//! timeout wins: if it reads no timeout, the inherited timeout is ignored, with a warning
-//! ([`ErrorKind::IgnoredTimeout`]); in one layer, the two are an error.
+//! whose policy is `timeout` or `retry`. A policy chosen in a later layer than a channel's own
+//! timeout or `retry_*` values wins: a value it does not read is ignored, with a warning at the
+//! later layer's line ([`ErrorKind::IgnoredSetting`]), and must still be valid; in the same
+//! layer (or a later one), a value the policy does not read is an error.
 //!
 //! # Provenance
 //! Every resolved value is a [`Sourced`]: its [`Source`] renders as `"<path>:<line>"`,

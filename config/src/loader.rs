@@ -188,7 +188,6 @@ impl Loader {
                 .map(|(_, v)| v.clone())
                 .filter(|v| !v.is_empty())
         });
-        let mut errors = Vec::new();
         if let Some(env) = &environment {
             if let Err(error) = self.check_environment(env) {
                 return Err(ConfigErrors(vec![error]));
@@ -201,14 +200,15 @@ impl Loader {
         };
         // A layer that cannot be read or parsed is one error; the others are still read, but
         // without a base no key can be judged to name an undefined channel.
+        // Its error goes with the layers' own, so that resolving knows a layer is missing.
         match base.and_then(|(path, text)| Ok((parse_toml(&path, &text)?, path))) {
             Ok((parsed, path)) => layers.add_base(&path, parsed),
-            Err(err) => errors.push(err),
+            Err(err) => layers.errors.push(err),
         }
         if let Some(overlay) = overlay {
             match overlay.and_then(|(path, text)| parse_toml(&path, &text)) {
                 Ok(parsed) => layers.add_overlay_file(parsed),
-                Err(err) => errors.push(err),
+                Err(err) => layers.errors.push(err),
             }
         }
         layers.add_layer(
@@ -223,17 +223,13 @@ impl Loader {
         }
         let backends = self.backends.clone().unwrap_or_else(all_backends);
         match layers.resolve(environment, &backends) {
-            Ok(mut config) if errors.is_empty() => {
+            Ok(mut config) => {
                 if self.advise {
                     self.advise_on_environments(&mut config);
                 }
                 Ok(config)
             }
-            Ok(_) => Err(in_file_order(errors)),
-            Err(mut more) => {
-                errors.append(&mut more);
-                Err(in_file_order(errors))
-            }
+            Err(errors) => Err(in_file_order(errors)),
         }
     }
 
@@ -251,7 +247,8 @@ impl Loader {
             kind: ErrorKind::InvalidEnvironment,
             file,
             line: None,
-            key: "environment".to_owned(),
+            // No key names an environment: it is the loader's argument or BOUNDFLOW_ENV.
+            key: String::new(),
             message: problem,
             fix: ENVIRONMENT_FIX.to_owned(),
         })
@@ -301,9 +298,15 @@ impl Loader {
     }
 }
 
-/// Errors as a compiler lists them: by file, then line (those of no line first).
+/// Errors as a compiler lists them: the files' first, by path, then line (those of no line
+/// first); then the variables', by name; then values set in code and built-in defaults.
 fn in_file_order(mut errors: Vec<ConfigError>) -> ConfigErrors {
-    errors.sort_by(|a, b| (&a.file, a.line).cmp(&(&b.file, b.line)));
+    let rank = |e: &ConfigError| match e.file.as_str() {
+        file if file.starts_with("env:") => 1,
+        "code" | "default" => 2,
+        _ => 0,
+    };
+    errors.sort_by(|a, b| (rank(a), &a.file, a.line).cmp(&(rank(b), &b.file, b.line)));
     ConfigErrors(errors)
 }
 

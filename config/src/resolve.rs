@@ -7,8 +7,11 @@ use std::time::Duration;
 use boundflow_core::{OverflowPolicy, RetryPolicy, WaitStrategy};
 use serde::Serialize;
 
-use crate::checks::{check_backend, check_capacity, check_defaults, check_policy, check_retry};
-use crate::classify::{Candidate, Field, Layers};
+use crate::checks::{
+    channel_list, check_backend, check_capacity, check_default_policy, check_defaults,
+    check_policy, check_retry,
+};
+use crate::classify::{Candidate, Field, Layer, Layers};
 use crate::error::{ConfigError, ErrorKind};
 use crate::layer::Value;
 use crate::source::{Source, Sourced};
@@ -284,6 +287,22 @@ impl Reader<'_> {
     }
 }
 
+/// Whether `c` is a valid value of `field` (its type and range; a backend's name, not whether
+/// it is compiled in): for values nothing in this load reads, but another load may.
+fn check_value(read: &mut Reader<'_>, field: Field, c: &Candidate) {
+    match field {
+        Field::Backend => {
+            let name = read.string(c, BACKEND_FIX);
+            if let Some(name) = name.filter(|n| !KNOWN_BACKENDS.iter().any(|(i, _)| i == n)) {
+                read.bad(c, format!("unknown backend `{name}`"), BACKEND_FIX);
+            }
+        }
+        Field::Overflow => drop(read.policy(c)),
+        Field::WaitStrategy => drop(read.wait_strategy(c)),
+        _ => drop(read.integer(c, field.min(), field.max())),
+    }
+}
+
 pub(crate) fn last(candidates: Option<&Vec<Candidate>>) -> Option<&Candidate> {
     candidates.and_then(|c| c.last())
 }
@@ -291,6 +310,38 @@ pub(crate) fn last(candidates: Option<&Vec<Candidate>>) -> Option<&Candidate> {
 /// A key of the defaults table, as written.
 pub(crate) fn default_key(key: &str) -> String {
     format!("mpsc_channels.overflow_policy.{key}")
+}
+
+/// The per-channel values `policy` does not read.
+pub(crate) fn unread_fields(policy: &str) -> &'static [Field] {
+    const RETRY: [Field; 3] = [
+        Field::RetryMaxAttempts,
+        Field::RetryInitialBackoffMs,
+        Field::RetryMaxBackoffMs,
+    ];
+    const TIMEOUT_AND_RETRY: [Field; 4] = [
+        Field::SendTimeoutMs,
+        Field::RetryMaxAttempts,
+        Field::RetryInitialBackoffMs,
+        Field::RetryMaxBackoffMs,
+    ];
+    match policy {
+        "retry" => &[],
+        "timeout" => &RETRY,
+        _ => &TIMEOUT_AND_RETRY,
+    }
+}
+
+/// How to stop setting a value: remove its line, unset its variable, or its call.
+fn removal(c: &Candidate) -> String {
+    match (&c.source, c.layer) {
+        (Source::File { .. }, Layer::Base) => {
+            format!("{} at {} (every environment)", c.key, c.source)
+        }
+        (Source::File { .. }, _) => format!("{} at {} (this environment)", c.key, c.source),
+        (Source::Env { variable }, _) => format!("variable {variable}"),
+        _ => "the value set in code".to_owned(),
+    }
 }
 
 /// What every channel is resolved against.
@@ -321,17 +372,34 @@ impl Layers {
             default_backend: self.default_backend(&defaults, backends, &mut errors),
             default_timeout_set: self.defaults.contains_key("send_timeout_ms"),
         };
+        if let Some(drop_policy) = last(self.defaults.get("drop_policy")) {
+            let users = self.default_policy_users(&cx);
+            check_default_policy(
+                &mut Reader {
+                    errors: &mut errors,
+                },
+                &cx,
+                drop_policy,
+                &users,
+            );
+        }
         let channels: Vec<ChannelSettings> = self
             .base_channels
             .iter()
             .filter_map(|name| self.channel(name, &cx, &mut errors, &mut warnings))
             .collect();
-        // Which defaults no channel reads is known only once every channel resolved.
-        let every_channel = self.base_file.is_some() && channels.len() == self.base_channels.len();
+        // Which defaults no channel reads is known only once every layer parsed and every
+        // channel resolved; after any other error, an "unused" default could be a follow-on
+        // (a dropped overlay's channel no longer reads it), so none is reported then.
+        let judge_unused = self.base_file.is_some()
+            && errors.is_empty()
+            && channels.len() == self.base_channels.len();
         check_defaults(
             &defaults,
-            every_channel.then_some(&channels[..]),
+            &self.defaults,
+            judge_unused.then_some(&channels[..]),
             &self.channels,
+            self.overlay_read,
             &mut errors,
         );
         // Channels sharing one bad default report it once.
@@ -377,8 +445,18 @@ impl Layers {
         let mut read = Reader { errors };
         let get = |k: &str| last(self.defaults.get(k));
         // A bad value is reported, and the built-in default stands in for it.
+        // A file's value that a later layer replaced is still checked: another environment
+        // (or this one without the variable) reads it.
+        let replaced = |k: &str| {
+            let all = self.defaults.get(k).map_or(&[][..], Vec::as_slice);
+            let earlier = all.split_last().map_or(&[][..], |(_, earlier)| earlier);
+            earlier.iter().filter(|c| c.source.is_file())
+        };
         macro_rules! sourced {
-            ($k:literal, $default:expr, |$c:ident| $read:expr) => {
+            ($k:literal, $default:expr, |$c:ident| $read:expr) => {{
+                for $c in replaced($k) {
+                    let _ = $read;
+                }
                 match get($k) {
                     Some($c) => match $read {
                         Some(v) => Sourced::new(v, $c.source.clone()),
@@ -386,11 +464,14 @@ impl Layers {
                     },
                     None => Sourced::default($default),
                 }
-            };
+            }};
         }
         let millis = |read: &mut Reader<'_>, c: &Candidate, min: i64| {
             read.integer(c, min, i64::MAX).map(|n| n as u64)
         };
+        for c in replaced("send_timeout_ms") {
+            millis(&mut read, c, 1);
+        }
         Defaults {
             log_warning_threshold: sourced!("log_warning_threshold", 0.8, |c| read.ratio(c)),
             recover_threshold: sourced!("recover_threshold", 0.6, |c| read.ratio(c)),
@@ -456,14 +537,8 @@ impl Layers {
         if users.is_empty() {
             return None;
         }
-        let shown = match users.as_slice() {
-            [one] => format!("channel `{one}` names"),
-            [first, second, third, ..] if users.len() > 3 => format!(
-                "{} channels ({first}, {second}, {third}, …) name",
-                users.len()
-            ),
-            many => format!("channels {} name", many.join(", ")),
-        };
+        let verb = if users.len() == 1 { "names" } else { "name" };
+        let shown = format!("{} {verb}", channel_list(&users));
         let feature = KNOWN_BACKENDS
             .iter()
             .find(|(ident, _)| *ident == defaults.backend.value)
@@ -489,6 +564,68 @@ impl Layers {
         None
     }
 
+    /// The warning for values of channel `name` that `policy` (chosen by `by`, in a later
+    /// layer) does not read. The fix lists every earlier layer's value of those fields:
+    /// removing only the last would bring back the one before it.
+    fn ignored_warning(
+        &self,
+        name: &str,
+        policy: &str,
+        by: &Candidate,
+        ignored: &[Field],
+    ) -> ConfigError {
+        let candidates = |field: &Field| {
+            let all = self.channels.get(&(name.to_owned(), *field));
+            all.into_iter().flatten().filter(|c| c.layer < by.layer)
+        };
+        let values: Vec<String> = ignored
+            .iter()
+            .filter_map(|field| last(self.channels.get(&(name.to_owned(), *field))))
+            .map(|c| format!("{} ({})", c.key, c.source))
+            .collect();
+        let removals: Vec<String> = ignored.iter().flat_map(candidates).map(removal).collect();
+        // "a send timeout", "a retry setting", or both (fields come timeout first).
+        let mut what: Vec<&str> = ignored.iter().map(|field| field.what()).collect();
+        what.dedup();
+        let what = what.join(" or ");
+        located(
+            ErrorKind::IgnoredSetting,
+            &by.source,
+            &by.key,
+            format!(
+                "policy `{policy}` never reads {what}, so what channel `{name}` inherits from an earlier layer is ignored here: {}",
+                values.join(", ")
+            ),
+            format!(
+                "nothing, if that is intended; to stop setting it, remove {}",
+                removals.join(" and ")
+            ),
+        )
+    }
+
+    /// The channels that get the defaults' policy (they set no overflow and no timeout), each
+    /// with its backend if that is usable.
+    fn default_policy_users<'c>(
+        &'c self,
+        cx: &Context<'c>,
+    ) -> Vec<(&'c str, Option<&'c BackendInfo>)> {
+        let own = |name: &String, field: Field| last(self.channels.get(&(name.clone(), field)));
+        self.base_channels
+            .iter()
+            .filter(|name| {
+                own(name, Field::Overflow).is_none() && own(name, Field::SendTimeoutMs).is_none()
+            })
+            .map(|name| {
+                let backend = match own(name, Field::Backend).map(|c| &c.value) {
+                    Some(Value::String(ident)) => cx.backends.iter().find(|b| b.ident == *ident),
+                    Some(_) => None,
+                    None => cx.default_backend,
+                };
+                (name.as_str(), backend)
+            })
+            .collect()
+    }
+
     fn channel(
         &self,
         name: &str,
@@ -500,10 +637,25 @@ impl Layers {
         let mut read = Reader { errors };
         let own = |field: Field| last(self.channels.get(&(name.to_owned(), field)));
         let defaults = cx.defaults;
+        // A file's value that a later layer replaced is still checked: another environment
+        // (or this one without the variable) reads it.
+        for field in Field::ALL {
+            let all = self.channels.get(&(name.to_owned(), field));
+            let earlier = all
+                .and_then(|all| all.split_last())
+                .map(|(_, earlier)| earlier);
+            for c in earlier.into_iter().flatten().filter(|c| c.source.is_file()) {
+                check_value(&mut read, field, c);
+            }
+        }
 
         let capacity_candidate = own(Field::BufferSize)?;
         let capacity = read
-            .integer(capacity_candidate, 1, i64::MAX)
+            .integer(
+                capacity_candidate,
+                Field::BufferSize.min(),
+                Field::BufferSize.max(),
+            )
             .map(|n| Sourced::new(n as usize, capacity_candidate.source.clone()));
 
         let (backend, backend_info) = match own(Field::Backend) {
@@ -536,35 +688,49 @@ impl Layers {
         };
         let policy = overflow.as_ref().map(|(o, _)| o.value.as_str());
         let reads_timeout = matches!(policy, Some("timeout" | "retry"));
-        // A later layer (an overlay) may switch a channel to a policy that reads no timeout
-        // even though an earlier one (the base) gave it a timeout: the later layer wins, as
-        // everywhere else, and the inherited timeout is ignored with a warning. No value
-        // could unset it, so an error would leave no way to do this for one environment.
-        let inherited_timeout = match (own_overflow, own_timeout) {
-            (Some(o), Some(t)) if policy.is_some() && !reads_timeout && o.layer > t.layer => {
-                Some((o, t))
+        // What selected the policy: the channel's own overflow, else its own timeout, else
+        // the defaults' drop_policy (none: the built-in `block`, below every layer).
+        let chosen_by = own_overflow
+            .or(own_timeout)
+            .or_else(|| last(self.defaults.get("drop_policy")));
+        let mut ignored = Vec::new();
+        if let Some(policy) = policy {
+            for &field in unread_fields(policy) {
+                let Some(c) = own(field) else { continue };
+                match chosen_by.filter(|p| p.layer > c.layer) {
+                    // A later layer (an overlay) switched the channel to a policy that does not
+                    // read a value an earlier one (the base) gave it: the later layer wins, as
+                    // everywhere else, and the value is ignored with a warning. No value could
+                    // unset it, so an error would leave no way to do this for one environment.
+                    // An ignored value must still be a valid one: another environment reads it.
+                    Some(_) => {
+                        check_value(&mut read, field, c);
+                        ignored.push(field);
+                    }
+                    // Set with (or after) the policy: a mistake in that layer. Its value is not
+                    // judged as well: removing it is the fix either way.
+                    None => read.errors.push(located(
+                        ErrorKind::InvalidPolicy,
+                        &c.source,
+                        &c.key,
+                        format!("policy `{policy}` never reads {}", field.what()),
+                        if field == Field::SendTimeoutMs {
+                            "remove the timeout, or use policy `timeout` or `retry`".to_owned()
+                        } else {
+                            "remove it, or use policy `retry`".to_owned()
+                        },
+                    )),
+                }
             }
-            _ => None,
-        };
-        let own_timeout = own_timeout.filter(|_| inherited_timeout.is_none());
-        if let (Some((o, t)), Some(policy)) = (inherited_timeout, policy) {
-            warnings.push(located(
-                ErrorKind::IgnoredTimeout,
-                &o.source,
-                &o.key,
-                format!(
-                    "policy `{policy}` reads no send timeout, so the timeout {name} inherits from {} is ignored here",
-                    t.source
-                ),
-                format!(
-                    "nothing, if that is intended; to drop the timeout in every environment, remove {} from {}",
-                    t.key, t.source
-                ),
-            ));
         }
+        if let (Some(p), Some(policy), false) = (chosen_by, policy, ignored.is_empty()) {
+            warnings.push(self.ignored_warning(name, policy, p, &ignored));
+        }
+        let unread = |field: Field| policy.is_some_and(|p| unread_fields(p).contains(&field));
+        let own_timeout = own_timeout.filter(|_| !unread(Field::SendTimeoutMs));
         let send_timeout_ms = match own_timeout {
             Some(c) => read
-                .integer(c, 1, i64::MAX)
+                .integer(c, Field::SendTimeoutMs.min(), Field::SendTimeoutMs.max())
                 .map(|n| Sourced::new(n as u64, c.source.clone())),
             None if reads_timeout => defaults.send_timeout_ms.clone(),
             None => None,
@@ -579,30 +745,18 @@ impl Layers {
                 own_timeout,
                 backend_info,
             );
-            if overflow.value != "retry" {
-                let retry_keys = [
-                    Field::RetryMaxAttempts,
-                    Field::RetryInitialBackoffMs,
-                    Field::RetryMaxBackoffMs,
-                ];
-                for c in retry_keys.into_iter().filter_map(own) {
-                    read.errors.push(located(
-                        ErrorKind::InvalidPolicy,
-                        &c.source,
-                        &c.key,
-                        format!("policy `{}` never reads a retry setting", overflow.value),
-                        "remove it, or use policy `retry`".to_owned(),
-                    ));
-                }
-            }
         }
 
-        // A channel whose policy is not `retry` reads none of its own retry keys: each is
-        // reported as unread above, and its value is not judged as well.
-        let own_retry = |field: Field| own(field).filter(|_| policy.is_none_or(|p| p == "retry"));
+        // A channel whose policy is not `retry` reads none of its own retry keys: each was
+        // handled above (ignored, or an error).
+        let own_retry = |field: Field| own(field).filter(|_| !unread(field));
         let retry_max_attempts = match own_retry(Field::RetryMaxAttempts) {
             Some(c) => read
-                .integer(c, 1, i64::from(u32::MAX))
+                .integer(
+                    c,
+                    Field::RetryMaxAttempts.min(),
+                    Field::RetryMaxAttempts.max(),
+                )
                 .map(|n| Sourced::new(n as u32, c.source.clone())),
             None => Some(defaults.retry_max_attempts.clone()),
         };
@@ -610,7 +764,7 @@ impl Layers {
         let millis =
             |read: &mut Reader<'_>, field: Field, default: &Sourced<u64>| match own_retry(field) {
                 Some(c) => read
-                    .integer(c, 0, i64::MAX)
+                    .integer(c, field.min(), field.max())
                     .map(|n| (Sourced::new(n as u64, c.source.clone()), c.key.clone())),
                 None => Some((default.clone(), default_key(field.table_key()))),
             };

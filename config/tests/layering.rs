@@ -385,7 +385,7 @@ fn an_overlay_may_switch_a_timeout_channel_to_another_policy() {
             warning.key.as_str()
         ),
         (
-            ErrorKind::IgnoredTimeout,
+            ErrorKind::IgnoredSetting,
             "overlay/mpsc_channels.toml",
             Some(2),
             "mpsc_channels.a.x_overflow"
@@ -428,4 +428,181 @@ fn variables_reach_channels_spelt_with_capitals() {
         20
     );
     assert_eq!(config.channel("Audit.Sink").unwrap().capacity.value, 7);
+}
+
+/// The layer rule covers every value a later policy does not read, not only the timeout: an
+/// overlay or a variable may switch a `retry` channel to another policy although the base
+/// holds its retry keys (no value could unset them).
+#[test]
+fn an_overlay_or_variable_may_switch_a_retry_channel_to_another_policy() {
+    let base = "[mpsc_channels.a.x]\nbuffer_size = 10\noverflow = \"retry\"\nretry_max_attempts = 4\nsend_timeout_ms = 500\n";
+    let config = load(
+        base,
+        Some("[mpsc_channels.a.x]\noverflow = \"drop_newest\"\n"),
+    );
+    let channel = config.channel("a.x").unwrap();
+    assert_eq!(channel.policy(), OverflowPolicy::DropNewest);
+    assert_eq!(channel.send_timeout_ms, None);
+    assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
+    let warning = &config.warnings[0];
+    assert_eq!(
+        (
+            warning.kind,
+            warning.file.as_str(),
+            warning.line,
+            warning.key.as_str()
+        ),
+        (
+            ErrorKind::IgnoredSetting,
+            "overlay/mpsc_channels.toml",
+            Some(2),
+            "mpsc_channels.a.x.overflow"
+        )
+    );
+    assert_eq!(
+        warning.message,
+        "policy `drop_newest` never reads a send timeout or a retry setting, so what channel `a.x` \
+         inherits from an earlier layer is ignored here: mpsc_channels.a.x.send_timeout_ms \
+         (base/mpsc_channels.toml:5), mpsc_channels.a.x.retry_max_attempts (base/mpsc_channels.toml:4)"
+    );
+
+    // The same through a variable: the warning is the variable's.
+    let variable = "BOUNDFLOW__MPSC_CHANNELS__A__X__OVERFLOW";
+    let config = Loader::from_strs(base, None)
+        .variables([(variable, "block")])
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        config.channel("a.x").unwrap().policy(),
+        OverflowPolicy::Block
+    );
+    let warning = &config.warnings[0];
+    assert_eq!(
+        (warning.kind, warning.file.as_str(), warning.line),
+        (ErrorKind::IgnoredSetting, &*format!("env:{variable}"), None)
+    );
+
+    // A policy from the defaults, switched by an overlay, follows the same rule.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 10\nx_retry_max_attempts = 3\n[mpsc_channels.overflow_policy]\ndrop_policy = \"retry\"\n";
+    let config = load(
+        base,
+        Some("[mpsc_channels.overflow_policy]\ndrop_policy = \"block\"\n"),
+    );
+    let warning = &config.warnings[0];
+    assert_eq!(
+        (warning.kind, warning.line, warning.key.as_str()),
+        (
+            ErrorKind::IgnoredSetting,
+            Some(2),
+            "mpsc_channels.overflow_policy.drop_policy"
+        )
+    );
+}
+
+/// In the layer that chooses the policy, or a later one, a value the policy does not read is
+/// still an error, at that value's line.
+#[test]
+fn an_unread_retry_key_in_the_policys_layer_or_later_is_an_error() {
+    let same_layer = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = 10\nx_overflow = \"drop_newest\"\nx_retry_max_attempts = 4\n",
+        None,
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap_err();
+    let found: Vec<_> = same_layer.0.iter().map(|e| (e.kind, e.line)).collect();
+    assert_eq!(found, [(ErrorKind::InvalidPolicy, Some(4))]);
+    let later = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = 10\nx_overflow = \"drop_newest\"\n",
+        Some("[mpsc_channels.a]\nx_retry_max_attempts = 4\n"),
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap_err();
+    let found: Vec<_> = later
+        .0
+        .iter()
+        .map(|e| (e.kind, e.file.as_str(), e.line, e.key.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            ErrorKind::InvalidPolicy,
+            "overlay/mpsc_channels.toml",
+            Some(2),
+            "mpsc_channels.a.x_retry_max_attempts"
+        )]
+    );
+}
+
+/// An ignored value is still checked: another environment reads it.
+#[test]
+fn an_ignored_value_must_still_be_valid() {
+    let err = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = 10\nx_timeout_ms = \"soon\"\n",
+        Some("[mpsc_channels.a]\nx_overflow = \"drop_newest\"\n"),
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap_err();
+    let found: Vec<_> = err
+        .0
+        .iter()
+        .map(|e| (e.kind, e.file.as_str(), e.line))
+        .collect();
+    assert_eq!(
+        found,
+        [(ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(3))]
+    );
+}
+
+/// The fix names every earlier value that would have to go: removing only the overlay's
+/// timeout would bring back the base's.
+#[test]
+fn the_ignored_setting_fix_names_every_layer_that_sets_it() {
+    let config = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = 10\nx_timeout_ms = 500\n",
+        Some("[mpsc_channels.a]\nx_timeout_ms = 100\n"),
+    )
+    .variables([("BOUNDFLOW__MPSC_CHANNELS__A__X_OVERFLOW", "drop_newest")])
+    .load()
+    .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(
+        config.warnings[0].fix,
+        "nothing, if that is intended; to stop setting it, remove mpsc_channels.a.x_timeout_ms \
+         at base/mpsc_channels.toml:3 (every environment) and mpsc_channels.a.x_timeout_ms at \
+         overlay/mpsc_channels.toml:2 (this environment)"
+    );
+}
+
+/// A file value that a later layer replaces is still checked: another environment reads it.
+#[test]
+fn a_replaced_file_value_must_still_be_valid() {
+    let err = Loader::from_strs(
+        "[mpsc_channels.a]\nx_buffer_size = \"big\"\nx_backend = \"nats\"\n[mpsc_channels.overflow_policy]\nmax_capacity = 0\n",
+        Some("[mpsc_channels.a]\nx_buffer_size = 10\nx_backend = \"flume\"\n[mpsc_channels.overflow_policy]\nmax_capacity = 100\n"),
+    )
+    .variables(NO_VARS)
+    .load()
+    .unwrap_err();
+    let found: Vec<_> = err
+        .0
+        .iter()
+        .map(|e| (e.kind, e.file.as_str(), e.line))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(2)),
+            (ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(3)),
+            (ErrorKind::InvalidValue, "base/mpsc_channels.toml", Some(5)),
+        ]
+    );
+    // A variable's value replaced by code is not a file's: nothing else reads it.
+    let config = Loader::from_strs("[mpsc_channels.a]\nx_buffer_size = 1\n", None)
+        .variables([("BOUNDFLOW__MPSC_CHANNELS__A__X_BUFFER_SIZE", "lots")])
+        .set_capacity("a.x", 5)
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert_eq!(config.channel("a.x").unwrap().capacity.value, 5);
 }

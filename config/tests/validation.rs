@@ -563,7 +563,8 @@ fn a_default_backend_not_compiled_in_is_one_error_saying_where_to_set_it() {
         )
     );
     assert!(
-        err.message.starts_with("channels a.x, a.y name no backend"),
+        err.message
+            .starts_with("channels `a.x` and `a.y` name no backend"),
         "{err}"
     );
     assert!(
@@ -688,8 +689,8 @@ fn environment_names_are_plain_directory_names() {
             .unwrap_err()
             .0;
         assert_eq!(
-            (errs.len(), errs[0].kind),
-            (1, ErrorKind::InvalidEnvironment),
+            (errs.len(), errs[0].kind, errs[0].key.as_str()),
+            (1, ErrorKind::InvalidEnvironment, ""),
             "{env}: {errs:#?}"
         );
     }
@@ -737,4 +738,208 @@ proptest! {
         }
         let _ = Loader::from_strs(&doc, None).variables(NO_VARS).load();
     }
+}
+
+/// A policy from the defaults is one mistake however many channels get it: one error at the
+/// drop_policy line, naming those channels (and only those).
+#[test]
+fn a_bad_default_policy_is_one_error_naming_its_channels() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\ny_buffer_size = 1\nz_buffer_size = 1\nz_timeout_ms = 5\n[mpsc_channels.overflow_policy]\ndrop_policy = \"timeout\"\n";
+    let errs = errors(base, None);
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = error_in(&errs, "base", ErrorKind::InvalidPolicy, 7);
+    assert_eq!(
+        (err.key.as_str(), err.message.as_str()),
+        (
+            "mpsc_channels.overflow_policy.drop_policy",
+            "policy `timeout` needs a send timeout, and none is set for channels `a.x` and `a.y`, which get it from this default"
+        )
+    );
+    // drop_oldest by default: the channels on a backend that cannot evict, by name.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\ny_buffer_size = 1\ny_backend = \"crossbeam\"\n[mpsc_channels.overflow_policy]\ndrop_policy = \"drop_oldest\"\n";
+    let errs = Loader::from_strs(base, None)
+        .variables(NO_VARS)
+        .backends([
+            backend("tokio", false, 100),
+            backend("crossbeam", true, 100),
+        ])
+        .load()
+        .unwrap_err()
+        .0;
+    assert_eq!(errs.len(), 1, "{errs:#?}");
+    let err = error_in(&errs, "base", ErrorKind::InvalidPolicy, 6);
+    assert_eq!(
+        (err.message.as_str(), err.fix.as_str()),
+        (
+            "backend `tokio` cannot evict from the sending side (drop_oldest), which this default gives to channel `a.x`",
+            "give it backend crossbeam or its own policy, or set another drop_policy"
+        )
+    );
+}
+
+/// A default in the base is shared by every environment: one that only another environment's
+/// channels read is no mistake here. One an overlay sets, that none of its channels reads, is.
+#[test]
+fn a_base_default_only_another_environment_reads_is_no_error() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n[mpsc_channels.overflow_policy]\nretry_max_attempts = 3\n";
+    let config = Loader::from_strs(base, Some("[mpsc_channels.a]\nx_buffer_size = 2\n"))
+        .variables(NO_VARS)
+        .load()
+        .unwrap_or_else(|err| panic!("{err}"));
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    // The base alone is the whole configuration: nothing else can read it.
+    error_in(&errors(base, None), "base", ErrorKind::UnusedKey, 4);
+    // An overlay's default that none of its channels reads.
+    let errs = errors(
+        "[mpsc_channels.a]\nx_buffer_size = 1\n",
+        Some("[mpsc_channels.overflow_policy]\nretry_max_backoff_ms = 30\n"),
+    );
+    let found: Vec<_> = errs
+        .iter()
+        .map(|e| (e.kind, e.file.as_str(), e.line, e.key.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [(
+            ErrorKind::UnusedKey,
+            "overlay/mpsc_channels.toml",
+            Some(2),
+            "mpsc_channels.overflow_policy.retry_max_backoff_ms"
+        )]
+    );
+    // A variable's too.
+    let errs = Loader::from_strs("[mpsc_channels.a]\nx_buffer_size = 1\n", None)
+        .variables([(
+            "BOUNDFLOW__MPSC_CHANNELS__OVERFLOW_POLICY__SEND_TIMEOUT_MS",
+            "5",
+        )])
+        .load()
+        .unwrap_err()
+        .0;
+    assert_eq!(
+        (errs.len(), errs[0].kind, errs[0].file.as_str()),
+        (
+            1,
+            ErrorKind::UnusedKey,
+            "env:BOUNDFLOW__MPSC_CHANNELS__OVERFLOW_POLICY__SEND_TIMEOUT_MS"
+        )
+    );
+}
+
+/// An overlay that does not parse drops its channels' policies: the default they would have
+/// read is not then reported as unused.
+#[test]
+fn an_overlay_syntax_error_makes_no_unused_default() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n";
+    let overlay = "[mpsc_channels.a]\nx_overflow = \"retry\"\n[mpsc_channels.overflow_policy]\nretry_max_attempts = 3\nx = \"oops\n";
+    let errs = errors(base, Some(overlay));
+    let found: Vec<_> = errs.iter().map(|e| (e.kind, e.line)).collect();
+    assert_eq!(found, [(ErrorKind::InvalidToml, Some(5))]);
+    // The same with the default in the base and the retry channel in the broken overlay.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n[mpsc_channels.overflow_policy]\nretry_max_attempts = 3\n";
+    let errs = errors(base, Some("[mpsc_channels.a]\nx_overflow = \"retry\n"));
+    let found: Vec<_> = errs.iter().map(|e| (e.kind, e.line)).collect();
+    assert_eq!(found, [(ErrorKind::InvalidToml, Some(2))]);
+}
+
+/// An overlay may set a channel in either form, but not in both at once: a conflict, as in
+/// the base, at the later line.
+#[test]
+fn an_overlay_setting_one_channel_in_both_forms_is_a_conflict() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n";
+    let overlay = "[mpsc_channels.a.x]\nbuffer_size = 7\nbackend = \"flume\"\n\n[mpsc_channels.a]\nx_buffer_size = 5000\nx_backend = \"crossbeam\"\n";
+    let errs = errors(base, Some(overlay));
+    let found: Vec<_> = errs
+        .iter()
+        .map(|e| (e.kind, e.file.as_str(), e.line, e.key.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                ErrorKind::Conflict,
+                "overlay/mpsc_channels.toml",
+                Some(6),
+                "mpsc_channels.a.x_buffer_size"
+            ),
+            (
+                ErrorKind::Conflict,
+                "overlay/mpsc_channels.toml",
+                Some(7),
+                "mpsc_channels.a.x_backend"
+            ),
+        ]
+    );
+    assert_eq!(
+        errs[1].message,
+        "channel `a.x`'s backend is set twice in one layer: here and at overlay/mpsc_channels.toml:3"
+    );
+    // The base may set a field in the channel-table form for a component's channel too, but
+    // once.
+    let errs = errors(
+        "[mpsc_channels.a]\nx_buffer_size = 1\nx_backend = \"flume\"\n[mpsc_channels.a.x]\nbackend = \"crossbeam\"\n",
+        None,
+    );
+    let found: Vec<_> = errs.iter().map(|e| (e.kind, e.line)).collect();
+    assert_eq!(found, [(ErrorKind::Conflict, Some(5))]);
+    // Two variables, one per form.
+    let errs = Loader::from_strs(base, None)
+        .variables([
+            ("BOUNDFLOW__MPSC_CHANNELS__A__X_BUFFER_SIZE", "5"),
+            ("BOUNDFLOW__MPSC_CHANNELS__A__X__BUFFER_SIZE", "6"),
+        ])
+        .load()
+        .unwrap_err()
+        .0;
+    let found: Vec<_> = errs.iter().map(|e| (e.kind, e.fix.as_str())).collect();
+    assert_eq!(
+        found,
+        [(ErrorKind::Conflict, "unset one of the two variables")]
+    );
+}
+
+/// Contradicting thresholds are reported at a line someone wrote, and errors are listed
+/// files first (by path, then line), then variables.
+#[test]
+fn thresholds_point_at_the_written_line_and_errors_are_in_file_order() {
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n[mpsc_channels.overflow_policy]\nlog_warning_threshold = 0.5\n";
+    let errs = Loader::from_strs(base, Some("[mpsc_channels.a]\nx_buffer_size = 0\n"))
+        .variables([("BOUNDFLOW__MPSC_CHANNELS__A__X_BACKEND", "nats")])
+        .load()
+        .unwrap_err()
+        .0;
+    let found: Vec<_> = errs
+        .iter()
+        .map(|e| (e.file.as_str(), e.line, e.key.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (
+                "base/mpsc_channels.toml",
+                Some(4),
+                "mpsc_channels.overflow_policy.log_warning_threshold"
+            ),
+            (
+                "overlay/mpsc_channels.toml",
+                Some(2),
+                "mpsc_channels.a.x_buffer_size"
+            ),
+            (
+                "env:BOUNDFLOW__MPSC_CHANNELS__A__X_BACKEND",
+                None,
+                "mpsc_channels.a.x_backend"
+            ),
+        ]
+    );
+    // Both written: at recover_threshold, naming both lines.
+    let base = "[mpsc_channels.a]\nx_buffer_size = 1\n[mpsc_channels.overflow_policy]\nlog_warning_threshold = 0.5\nrecover_threshold = 0.7\n";
+    let err = error_in(&errors(base, None), "base", ErrorKind::InvalidValue, 5).clone();
+    assert_eq!(
+        (err.key.as_str(), err.message.as_str()),
+        (
+            "mpsc_channels.overflow_policy.recover_threshold",
+            "recover_threshold 0.7 (base/mpsc_channels.toml:5) is not below log_warning_threshold 0.5 (base/mpsc_channels.toml:4): a warned channel could never recover"
+        )
+    );
 }
