@@ -81,12 +81,7 @@ pub(crate) fn check_policy(
         );
     }
     if let Some(info) = backend.filter(|b| policy == "drop_oldest" && !b.supports_drop_oldest) {
-        let able: Vec<&str> = cx
-            .backends
-            .iter()
-            .filter(|b| b.supports_drop_oldest)
-            .map(|b| b.ident)
-            .collect();
+        let able = evicting_backends(cx);
         let fix = if able.is_empty() {
             "use another policy: no backend compiled in can evict (flume, crossbeam and async_channel can)".to_owned()
         } else {
@@ -102,6 +97,15 @@ pub(crate) fn check_policy(
             fix,
         );
     }
+}
+
+/// The compiled-in (and allowed) backends that can apply `drop_oldest`, for a fix to name.
+fn evicting_backends(cx: &Context<'_>) -> Vec<&'static str> {
+    cx.backends
+        .iter()
+        .filter(|b| b.supports_drop_oldest)
+        .map(|b| b.ident)
+        .collect()
 }
 
 /// The defaults' policy, checked once for the channels that get it (`users`, each with its
@@ -146,12 +150,7 @@ pub(crate) fn check_default_policy(
             let mut idents: Vec<&str> = unable.iter().map(|(_, ident)| *ident).collect();
             idents.sort_unstable();
             idents.dedup();
-            let able: Vec<&str> = cx
-                .backends
-                .iter()
-                .filter(|b| b.supports_drop_oldest)
-                .map(|b| b.ident)
-                .collect();
+            let able = evicting_backends(cx);
             let them = if names.len() == 1 {
                 ["it", "its"]
             } else {

@@ -2,7 +2,7 @@
 //! documents).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
-use boundflow_config::{ErrorKind, Loader, Source, presets};
+use boundflow_config::{ConfigError, ErrorKind, Loader, Source, presets};
 use boundflow_core::{OverflowPolicy, WaitStrategy};
 
 const NO_VARS: [(&str, &str); 0] = [];
@@ -12,6 +12,11 @@ fn load(base: &str, overlay: Option<&str>) -> boundflow_config::Config {
         .variables(NO_VARS)
         .load()
         .unwrap_or_else(|err| panic!("{err}"))
+}
+
+/// An error's or warning's kind and place, to compare in one assertion.
+fn place(e: &ConfigError) -> (ErrorKind, &str, Option<usize>, &str) {
+    (e.kind, e.file.as_str(), e.line, e.key.as_str())
 }
 
 /// The guide's `test_environment_overrides`: production is larger than test for the same
@@ -378,12 +383,7 @@ fn an_overlay_may_switch_a_timeout_channel_to_another_policy() {
     assert_eq!(channel.send_timeout_ms, None);
     let warning = &config.warnings[0];
     assert_eq!(
-        (
-            warning.kind,
-            warning.file.as_str(),
-            warning.line,
-            warning.key.as_str()
-        ),
+        place(warning),
         (
             ErrorKind::IgnoredSetting,
             "overlay/mpsc_channels.toml",
@@ -446,12 +446,7 @@ fn an_overlay_or_variable_may_switch_a_retry_channel_to_another_policy() {
     assert_eq!(config.warnings.len(), 1, "{:#?}", config.warnings);
     let warning = &config.warnings[0];
     assert_eq!(
-        (
-            warning.kind,
-            warning.file.as_str(),
-            warning.line,
-            warning.key.as_str()
-        ),
+        place(warning),
         (
             ErrorKind::IgnoredSetting,
             "overlay/mpsc_channels.toml",
@@ -519,11 +514,7 @@ fn an_unread_retry_key_in_the_policys_layer_or_later_is_an_error() {
     .variables(NO_VARS)
     .load()
     .unwrap_err();
-    let found: Vec<_> = later
-        .0
-        .iter()
-        .map(|e| (e.kind, e.file.as_str(), e.line, e.key.as_str()))
-        .collect();
+    let found: Vec<_> = later.0.iter().map(place).collect();
     assert_eq!(
         found,
         [(

@@ -4,36 +4,22 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 #![allow(unsafe_code)] // Calls the C ABI.
 
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::ptr;
 use std::time::{Duration, Instant};
 
 use boundflow_ffi::*;
 
-fn last_error() -> String {
-    // SAFETY: the library returns a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(boundflow_last_error()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-fn presets() -> CString {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/presets");
-    CString::new(dir.to_str().unwrap()).unwrap()
-}
+mod common;
+use common::{last_error, registry};
 
 /// A registry on the `test` presets, and a sender and a receiver on `channel`.
 fn open(channel: &str, max: usize) -> (u64, u64, u64) {
-    let dir = presets();
-    let env = CString::new("test").unwrap();
+    let registry = registry();
     let name = CString::new(channel).unwrap();
-    let (mut registry, mut tx, mut rx) = (0, 0, 0);
+    let (mut tx, mut rx) = (0, 0);
     // SAFETY: valid strings and out-pointers throughout.
     unsafe {
-        assert_eq!(
-            boundflow_registry_open(dir.as_ptr(), env.as_ptr(), &mut registry),
-            BOUNDFLOW_OK
-        );
         assert_eq!(
             boundflow_sender_open(registry, name.as_ptr(), max, &mut tx),
             BOUNDFLOW_OK

@@ -6,7 +6,7 @@
 #![allow(unsafe_code)] // Calls the C ABI.
 
 use std::collections::BTreeMap;
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
@@ -14,24 +14,8 @@ use std::time::{Duration, Instant};
 
 use boundflow_ffi::*;
 
-fn last_error() -> String {
-    // SAFETY: the library returns a valid NUL-terminated string.
-    unsafe { CStr::from_ptr(boundflow_last_error()) }
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// A registry on the `test` presets.
-fn registry() -> u64 {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/presets");
-    let dir = CString::new(dir.to_str().unwrap()).unwrap();
-    let env = CString::new("test").unwrap();
-    let mut registry = 0;
-    // SAFETY: valid strings and out-pointer.
-    let status = unsafe { boundflow_registry_open(dir.as_ptr(), env.as_ptr(), &mut registry) };
-    assert_eq!(status, BOUNDFLOW_OK, "{}", last_error());
-    registry
-}
+mod common;
+use common::{last_error, registry};
 
 fn sender(registry: u64, channel: &str, max: usize) -> u64 {
     let name = CString::new(channel).unwrap();
