@@ -8,7 +8,7 @@
 //!
 //! | contract point | how | cost |
 //! |---|---|---|
-//! | async send with timeout | try, register in boundflow's queue of waiting senders, re-check, wait for a wake-up or the timer — never flume's `send_async` raced against a timer, which lost messages and sometimes delivered one reported as timed out | one fence and one load per operation; a timer only when full (ratios in `benches/README.md`) |
+//! | async send with timeout | try, register in boundflow's queue of waiting senders, re-check, wait for a wake-up or the timer — never flume's `send_async` raced against a timer, which lost messages and sometimes delivered one reported as timed out | one load per operation, no fence: flume's own lock orders the wake-up checks (`TryQueue::LOCKED`); a timer only when full (ratios in `benches/README.md`) |
 //! | `close` | flume has none: boundflow's exact close — each push is announced in the sending thread's own slot, then the closed flag is read; the receiver reports `Closed` only when no announced push into the channel remains; closing wakes blocked senders | one `SeqCst` fence, one read-mostly load and two stores to the thread's own cache line per send (A/B in `CHANGELOG.md`) |
 //! | depth | flume's `len()` takes a lock, so it is read only for `stats()` (and the tick), never per send | — |
 //! | `drop_oldest` | supported: the adaptor holds a clone of flume's receiver | — |
@@ -39,6 +39,10 @@ impl TryQueue for FlumeQueue {
 
     /// flume computes `capacity + 1` internally and a `VecDeque` holds at most `isize::MAX`.
     const MAX_CAPACITY: usize = isize::MAX as usize;
+
+    /// flume 0.11's `try_send` and `try_recv` both begin by locking the channel's one mutex
+    /// (`Shared::send` and `Shared::recv`, `wait_lock(&self.chan)`), whatever they then find.
+    const LOCKED: bool = true;
 
     fn bounded<T: Send + 'static>(capacity: usize) -> (flume::Sender<T>, flume::Receiver<T>) {
         flume::bounded(capacity)

@@ -77,6 +77,8 @@ const ASYMMETRIC: u8 = 0;
 /// Turning symmetric: the fast side already fences, waits still use the heavy half.
 const SWITCHING: u8 = 1;
 const SYMMETRIC: u8 = 2;
+/// Ordered by the queue's lock: no barrier on either side (see [`WaitFence::ordered_by_lock`]).
+const LOCK_ORDERED: u8 = 3;
 
 /// Heavy waits counted per window when deciding whether waits come too often.
 const WINDOW: u32 = 64;
@@ -133,6 +135,24 @@ impl WaitFence {
         }
     }
 
+    /// No fence: for a queue whose every push and pop, whatever it finds, locks one mutex
+    /// shared by all its ends (flume). That mutex orders the two sides. The waiting side
+    /// stores its state, then re-checks (locking the mutex); the operation locks the mutex,
+    /// then reads the state. If the re-check locked first, its unlock happens before the
+    /// operation's lock, so the operation reads the state stored before it; if the operation
+    /// locked first, the re-check finds what it did. So neither side runs a barrier:
+    /// operations read the state with [`after_locked_operation`](Self::after_locked_operation),
+    /// a wait's [`after_registration`](Self::after_registration) does nothing, and the fence
+    /// never turns symmetric.
+    pub(crate) fn ordered_by_lock() -> Self {
+        WaitFence {
+            word: AtomicUsize::new(0),
+            mode: AtomicU8::new(LOCK_ORDERED),
+            heavy_waits: AtomicU32::new(0),
+            window_start: AtomicU64::new(0),
+        }
+    }
+
     /// After an operation's store: the waiting side's state, read behind this fence's
     /// operation half. Relaxed: a caller that acts on what the waiting side wrote before
     /// setting its state runs `fence(Acquire)` first (on aarch64 an Acquire load here would
@@ -149,6 +169,13 @@ impl WaitFence {
             return word >> 1;
         }
         fence(SeqCst);
+        self.word.load(Relaxed) >> 1
+    }
+
+    /// After an operation on a queue whose lock orders it (a fence made by
+    /// [`ordered_by_lock`](Self::ordered_by_lock)): the waiting side's state, no barrier.
+    #[inline(always)]
+    pub(crate) fn after_locked_operation(&self) -> usize {
         self.word.load(Relaxed) >> 1
     }
 
@@ -185,9 +212,13 @@ impl WaitFence {
     #[must_use]
     pub(crate) fn after_registration(&self) -> bool {
         // Acquire: `SYMMETRIC` is stored after the switch's heavy barrier returned.
-        if self.mode.load(Acquire) == SYMMETRIC {
-            fence(SeqCst);
-            return true;
+        match self.mode.load(Acquire) {
+            SYMMETRIC => {
+                fence(SeqCst);
+                return true;
+            }
+            LOCK_ORDERED => return true,
+            _ => {}
         }
         if !heavy(true) {
             // From now on every operation fences. Ones that read the word without the bit a

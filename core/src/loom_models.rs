@@ -299,8 +299,20 @@ impl Wake for Flag {
 /// left pending, the push must have woken it: no lost wake-up.
 #[test]
 fn loom_receiver_wait_is_never_lost() {
-    crate::barrier::loom_modes::model(|| {
-        let (tx, mut rx) = channel(1, OverflowPolicy::Block);
+    receiver_wait_is_never_lost(LoomQueue);
+}
+
+/// The same handshake on a queue whose lock orders it, with no barrier on either side.
+#[test]
+fn loom_receiver_wait_is_never_lost_on_a_locked_queue() {
+    receiver_wait_is_never_lost(LockedQueue);
+}
+
+fn receiver_wait_is_never_lost<Q: TryQueue>(queue: Q) {
+    crate::barrier::loom_modes::model(move || {
+        let (tx, mut rx) = ChannelBuilder::new(Notified(queue.clone()), "loom.wait", 1)
+            .build::<u32>()
+            .unwrap();
         let sender = thread::spawn(move || {
             tx.try_send(7).unwrap();
             // Keep the channel open: a closing sender also wakes, which would hide a lost
@@ -324,6 +336,69 @@ fn loom_receiver_wait_is_never_lost() {
         }
         drop(tx);
     });
+}
+
+/// The waiting senders' handshake on a queue whose lock orders it: a send finds a channel of
+/// one full and waits (register, re-check) while the receiver pops (pop, read the count of
+/// waiters, wake). If the send is left pending, the pop must have woken it.
+#[test]
+fn loom_sender_wait_is_never_lost_on_a_locked_queue() {
+    crate::barrier::loom_modes::model(|| {
+        let (tx, mut rx) = ChannelBuilder::new(Notified(LockedQueue), "loom.send_wait", 1)
+            .build::<u32>()
+            .unwrap();
+        tx.try_send(1).unwrap();
+        let receiver = thread::spawn(move || {
+            let first = rx.try_recv();
+            (first, rx)
+        });
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let mut send = std::pin::pin!(tx.send(2));
+        let polled = send.as_mut().poll(&mut cx);
+        let (first, mut rx) = receiver.join().unwrap();
+        assert_eq!(first, Ok(1), "the queue held 1");
+        if polled.is_pending() {
+            assert!(flag.0.load(SeqCst), "the pop never woke the waiting send");
+            assert!(matches!(send.as_mut().poll(&mut cx), Poll::Ready(Ok(()))));
+        }
+        assert_eq!(rx.try_recv(), Ok(2));
+    });
+}
+
+/// A queue whose every push and pop decides under its lock, as flume's do: the adaptor then
+/// runs no barrier for its wake-up checks ([`TryQueue::LOCKED`]), and closes it exactly itself.
+#[derive(Debug, Clone, Copy, Default)]
+struct LockedQueue;
+
+impl TryQueue for LockedQueue {
+    type Tx<T: Send + 'static> = End<T>;
+    type Rx<T: Send + 'static> = End<T>;
+
+    const NAME: &'static str = "loom_locked";
+    const LOCKED: bool = true;
+
+    fn bounded<T: Send + 'static>(capacity: usize) -> (End<T>, End<T>) {
+        LoomQueue::bounded(capacity)
+    }
+
+    fn push<T: Send + 'static>(tx: &End<T>, msg: T) -> Result<(), TrySendError<T>> {
+        let mut items = tx.0.items.lock().unwrap();
+        if items.len() >= tx.0.capacity {
+            return Err(TrySendError::Full(msg));
+        }
+        items.push_back(msg);
+        Ok(())
+    }
+
+    fn pop<T: Send + 'static>(rx: &End<T>) -> Option<T> {
+        rx.0.items.lock().unwrap().pop_front()
+    }
+
+    fn len<T: Send + 'static>(rx: &End<T>) -> usize {
+        rx.0.items.lock().unwrap().len()
+    }
 }
 
 /// [`LoomQueue`] without a close of its own: the adaptor announces every push and makes close
@@ -362,8 +437,19 @@ impl TryQueue for AnnouncedQueue {
 /// sender was told `Ok`, then `Closed`.
 #[test]
 fn loom_a_push_in_flight_at_close_wakes_the_receiver_waiting_for_it() {
-    crate::barrier::loom_modes::model(|| {
-        let (tx, mut rx) = ChannelBuilder::new(Notified(AnnouncedQueue), "loom.announced", 1)
+    push_in_flight_at_close_wakes_the_receiver(AnnouncedQueue);
+}
+
+/// The same on a queue whose lock orders the wake-up checks: the refused push's wake-up still
+/// runs the closed flag's barrier (no lock orders a push that was never tried).
+#[test]
+fn loom_a_push_in_flight_at_close_wakes_the_receiver_on_a_locked_queue() {
+    push_in_flight_at_close_wakes_the_receiver(LockedQueue);
+}
+
+fn push_in_flight_at_close_wakes_the_receiver<Q: TryQueue>(queue: Q) {
+    crate::barrier::loom_modes::model(move || {
+        let (tx, mut rx) = ChannelBuilder::new(Notified(queue.clone()), "loom.announced", 1)
             .build::<u32>()
             .unwrap();
         tx.try_send(1).unwrap();

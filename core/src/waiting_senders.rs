@@ -47,9 +47,15 @@ struct Queue {
 }
 
 impl WaitingSenders {
-    pub(crate) fn new() -> Self {
+    /// `ordered_by_lock`: every push and pop of the queue locks one mutex (see
+    /// [`WaitFence::ordered_by_lock`]); then no barrier is needed on either side.
+    pub(crate) fn new(ordered_by_lock: bool) -> Self {
         WaitingSenders {
-            unnotified: CachePadded::new(WaitFence::new()),
+            unnotified: CachePadded::new(if ordered_by_lock {
+                WaitFence::ordered_by_lock()
+            } else {
+                WaitFence::new()
+            }),
             notified_upto: AtomicU64::new(0),
             queue: Mutex::new(Queue {
                 last_ticket: 0,
@@ -88,9 +94,16 @@ impl WaitingSenders {
     }
 
     /// After a pop freed a slot: wakes the longest-waiting sender not yet woken, if any.
+    /// `ordered_by_lock`: as given to [`new`](Self::new) (a constant at every call site, so the
+    /// branch folds away).
     #[inline]
-    pub(crate) fn notify_one(&self) {
-        if self.unnotified.after_operation() > 0 {
+    pub(crate) fn notify_one(&self, ordered_by_lock: bool) {
+        let unnotified = if ordered_by_lock {
+            self.unnotified.after_locked_operation()
+        } else {
+            self.unnotified.after_operation()
+        };
+        if unnotified > 0 {
             self.wake_front();
         }
     }
@@ -226,7 +239,7 @@ mod loom_model {
 
     /// Leaked, so waits can move between model threads (a few bytes per explored execution).
     fn waiting_senders() -> &'static WaitingSenders {
-        Box::leak(Box::new(WaitingSenders::new()))
+        Box::leak(Box::new(WaitingSenders::new(false)))
     }
 
     /// A sender that finds a one-slot queue full, registers and finds it still full, sleeps; a
@@ -239,7 +252,7 @@ mod loom_model {
             let try_push = || len.compare_exchange(0, 1, SeqCst, Acquire).is_ok();
             let receiver = thread::spawn(move || {
                 if len.compare_exchange(1, 0, AcqRel, Acquire).is_ok() {
-                    waiters.notify_one();
+                    waiters.notify_one(false);
                 }
             });
             let (woken, waker) = flag();
@@ -270,7 +283,7 @@ mod loom_model {
             let first = waiters.register(&first_waker);
             let mut second = waiters.register(&second_waker);
             let gives_up = thread::spawn(move || drop(first));
-            let receiver = thread::spawn(move || waiters.notify_one());
+            let receiver = thread::spawn(move || waiters.notify_one(false));
             gives_up.join().unwrap();
             receiver.join().unwrap();
             assert!(second_woken.0.load(SeqCst), "the wake-up was lost");
