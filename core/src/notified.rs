@@ -370,6 +370,10 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             Q::close(&self.rx);
         }
         self.closed.set(CLOSED, SeqCst);
+        // Not needed by the C++ rules for `SeqCst` fences (the close scan's own barrier pairs
+        // with a refused push's), but loom's `SeqCst` support is incomplete (tokio-rs/loom#180):
+        // without it the loom model of a push in flight at close on a lock-ordered queue fails.
+        // Close is rare: nothing per message.
         fence(SeqCst);
         self.waiting_senders.notify_all();
         // A receiver waiting on an empty queue sees `Closed` now (the close may come from a
