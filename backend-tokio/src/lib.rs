@@ -10,6 +10,7 @@
 //! | blocking calls | the one blocking sequence, [`boundflow_core::runtime::block_with`]: ask where the thread may block, retry as the channel's [`WaitStrategy`] says, then drive the async path on a parked thread (what tokio's `blocking_send` does, minus its panic inside a runtime) | a `block_in_place` hand-off on a multi-thread runtime |
 //! | `close` | tokio's `Receiver::close` (wakes blocked senders; sends already holding a permit complete and are drained) | none |
 //! | `close` from a weak sender | tokio closes only from its receiver, so the weak sender leaves a close request: sends fail with `Closed(msg)` (one waiting inside tokio for room when the receiver next frees a slot), and the receiver carries it out with tokio's `close` when it finds the queue empty (woken for that if it waits); a send racing the request may be admitted, and is received | one relaxed load per send; a waker registration per receive that waits |
+//! | `try_recv` | tokio's `try_recv`, which never reports `Empty` while a message is queued: if the next slot has been claimed by a send that is still writing it, it parks the calling thread until that write is done (tokio `chan::Rx::try_recv`). boundflow's async receives use `poll_recv` and never park | a park and a wake-up, only when a receive meets a send mid-write |
 //! | recv cancel safety | tokio's `recv` is cancel-safe | none |
 //! | `drop_oldest` | impossible: tokio's receiver cannot be shared with senders, so the policy is refused when the channel is built | — |
 //!

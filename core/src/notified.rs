@@ -30,10 +30,10 @@
 //!   compiler fence and each wait the heavy half, until waits come so often (an async hand-off
 //!   on a tiny channel) that it turns to a `SeqCst` fence on both sides.
 //!   On a queue whose every push and pop locks one mutex ([`TryQueue::LOCKED`]: flume),
-//!   that lock already orders each check against the wait it looks for, and neither side runs
-//!   a barrier, and frequent waits no longer turn every push and pop into a `SeqCst` fence:
-//!   flume async SPSC at capacity 1024 went from 0.62–0.71x to 0.79–0.84x of raw flume's
-//!   throughput (medians of three interleaved runs each, `benches/README.md`).
+//!   that lock already orders each check against the wait it looks for, so neither side runs
+//!   a barrier, and frequent waits never turn every push and pop into a `SeqCst` fence: flume
+//!   async SPSC at capacity 1024 went from 0.62–0.71x to 0.79–0.84x of raw flume's throughput
+//!   (medians of three interleaved runs each, `benches/README.md`).
 //! - **Timeouts that give the message back**: the message never leaves the caller's hands until a
 //!   non-waiting push succeeds, so a timed-out send returns it — unlike racing flume's or
 //!   async-channel's own send future against a timer, which lost messages (and with flume,

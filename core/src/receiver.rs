@@ -56,7 +56,13 @@ impl<T: Send + 'static, B: BoundedChannel> Receiver<T, B> {
         }
     }
 
-    /// Takes the next message if one is queued; never waits.
+    /// Takes the next message if one is queued; never waits for one to be sent.
+    ///
+    /// Like the queue underneath, it may wait for a send that is writing the next message at
+    /// that moment, so as never to report `Empty` while a message is queued: crossbeam-channel
+    /// and async-channel spin, flume waits for its lock, and tokio parks the thread until the
+    /// write is done. That is nanoseconds to microseconds, unless the sending thread is
+    /// descheduled in the middle of its send.
     ///
     /// # Errors
     /// `Empty` if nothing is queued now, `Closed` once drained and closed.
