@@ -159,6 +159,12 @@ impl WaitFence {
     /// wait on every operation for the store before it to drain).
     #[inline(always)]
     pub(crate) fn after_operation(&self) -> usize {
+        // A lock-ordered fence never sets `MUST_FENCE`: this would run no barrier at all.
+        debug_assert_ne!(
+            self.mode.load(Relaxed),
+            LOCK_ORDERED,
+            "use after_locked_operation"
+        );
         // Keeps the word's load behind the operation's store.
         light_half();
         let word = self.word.load(Relaxed);
@@ -176,6 +182,7 @@ impl WaitFence {
     /// [`ordered_by_lock`](Self::ordered_by_lock)): the waiting side's state, no barrier.
     #[inline(always)]
     pub(crate) fn after_locked_operation(&self) -> usize {
+        debug_assert_eq!(self.mode.load(Relaxed), LOCK_ORDERED, "use after_operation");
         self.word.load(Relaxed) >> 1
     }
 

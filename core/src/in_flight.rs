@@ -86,22 +86,28 @@ pub(crate) fn announced_push<T, R>(
 
 /// The receiving side, once the closed flag is set in `closed` and the queue found empty:
 /// `Empty` while any of `slots` still announces a push into `channel` (it lands soon and wakes
-/// the receiver), else what a re-pop finds, `Closed` if nothing.
+/// the receiver), else what a re-pop finds, `Closed` if nothing. `unprotected` runs when a
+/// push is still announced but the scan's barrier failed (a `membarrier` refused after start-up):
+/// that push's wake-up may then miss the receiver, so the caller wakes it to check again.
 pub(crate) fn pop_after_close<'a, T>(
     slots: impl IntoIterator<Item = &'a Slot>,
     channel: usize,
     closed: &WaitFence,
     repop: impl FnOnce() -> Option<T>,
+    unprotected: impl FnOnce(),
 ) -> Result<T, TryRecvError> {
     // Pairs with the half in `announced_push`: a push that read the flag as unset is seen
     // here, still announced or already cleared (and then landed, so the re-pop finds it). Were
-    // `membarrier` refused, the scan goes on regardless (best effort: see `WaitFence`); the
-    // fence is symmetric from then on.
-    let _protected = closed.after_registration();
+    // `membarrier` refused, the scan goes on regardless and the receiver checks again (see
+    // `WaitFence`); the fence is symmetric from then on.
+    let protected = closed.after_registration();
     let in_flight = slots
         .into_iter()
         .any(|slot| slot.channel.load(Acquire) == channel);
     if in_flight {
+        if !protected {
+            unprotected();
+        }
         return Err(TryRecvError::Empty);
     }
     repop().ok_or(TryRecvError::Closed)
@@ -266,9 +272,8 @@ mod loom_model {
                     received += 1;
                     continue;
                 }
-                match pop_after_close(model.slots.iter(), CHANNEL, &model.closed, || {
-                    model.pop().then_some(())
-                }) {
+                let repop = || model.pop().then_some(());
+                match pop_after_close(model.slots.iter(), CHANNEL, &model.closed, repop, || {}) {
                     Ok(()) => received += 1,
                     Err(TryRecvError::Empty) => thread::yield_now(),
                     Err(TryRecvError::Closed) => break,

@@ -102,9 +102,11 @@ pub trait TryQueue: Clone + Send + Sync + 'static {
     const EXACT_CLOSE: bool = false;
 
     /// Whether every [`push`](Self::push) and [`pop`](Self::pop), whatever it finds (full,
-    /// empty, closed), locks one mutex shared by all the queue's ends before it decides. Then
-    /// that lock orders each wake-up check against the wait it looks for, and the adaptor runs
-    /// no barrier for them (see the module docs); set it only where that holds, or wake-ups
+    /// empty, closed), locks one mutex, the same one for every sending and receiving end,
+    /// before it decides. Then that lock orders each wake-up check against the wait it looks
+    /// for, and the adaptor runs no barrier for them (see the module docs). Set it only where
+    /// that holds, and where nothing but these calls adds or takes messages (no push that
+    /// completes another way, such as a hand-off to a waiting receiver): otherwise wake-ups
     /// are lost.
     const LOCKED: bool = false;
 
@@ -205,8 +207,8 @@ const WAITING: usize = 1;
 /// How the one receiver waits for a message.
 struct ReceiverWait {
     /// [`WAITING`] (set after registering `waker`) while the receiver waits; every push reads
-    /// it, behind the barrier it shares with the receiver's registrations, and wakes the
-    /// receiver only then.
+    /// it, behind the barrier it shares with the receiver's registrations (or, on a
+    /// [`TryQueue::LOCKED`] queue, after the queue's lock), and wakes the receiver only then.
     waiting: WaitFence,
     waker: AtomicWaker,
     /// Whether the receiver's retries end its waits.
@@ -352,6 +354,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
                         self.id(),
                         &self.closed,
                         || Q::pop(&self.rx),
+                        || self.receiver_wait.waker.wake(),
                     )
                 });
             }
@@ -617,7 +620,8 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
             None => {
                 wait.waker.register(waker);
                 wait.waiting.set(WAITING, Release);
-                // Pairs with the barrier in `pushed`: either this pop sees the push, or the
+                // Pairs with `pushed`'s read of `waiting` (behind its barrier, or ordered by the
+                // queue's lock: `TryQueue::LOCKED`): either this pop sees the push, or the
                 // sender sees `waiting` and wakes the waker registered above. Unprotected (a
                 // refused `membarrier`): wake ourselves, so the wait checks once more.
                 if !wait.waiting.after_registration() {
