@@ -141,7 +141,7 @@ impl WaitFence {
     /// then reads the state. If the re-check locked first, its unlock happens before the
     /// operation's lock, so the operation reads the state stored before it; if the operation
     /// locked first, the re-check finds what it did. So neither side runs a barrier:
-    /// operations read the state with [`after_locked_operation`](Self::after_locked_operation),
+    /// operations read the state with [`after_operation_on`](Self::after_operation_on),
     /// a wait's [`after_registration`](Self::after_registration) does nothing, and the fence
     /// never turns symmetric.
     pub(crate) fn ordered_by_lock() -> Self {
@@ -163,7 +163,7 @@ impl WaitFence {
         debug_assert_ne!(
             self.mode.load(Relaxed),
             LOCK_ORDERED,
-            "use after_locked_operation"
+            "a lock-ordered fence: use after_operation_on(true)"
         );
         // Keeps the word's load behind the operation's store.
         light_half();
@@ -178,10 +178,22 @@ impl WaitFence {
         self.word.load(Relaxed) >> 1
     }
 
-    /// After an operation on a queue whose lock orders it (a fence made by
-    /// [`ordered_by_lock`](Self::ordered_by_lock)): the waiting side's state, no barrier.
+    /// After an operation: [`after_operation`](Self::after_operation), or for a fence made by
+    /// [`ordered_by_lock`](Self::ordered_by_lock) the state with no barrier at all (under loom
+    /// too, so the models check that the lock alone orders it). `ordered_by_lock` is a
+    /// constant at every call site: the branch folds away.
     #[inline(always)]
-    pub(crate) fn after_locked_operation(&self) -> usize {
+    pub(crate) fn after_operation_on(&self, ordered_by_lock: bool) -> usize {
+        if ordered_by_lock {
+            self.after_locked_operation()
+        } else {
+            self.after_operation()
+        }
+    }
+
+    /// After an operation on a queue whose lock orders it: the waiting side's state, no barrier.
+    #[inline(always)]
+    fn after_locked_operation(&self) -> usize {
         debug_assert_eq!(self.mode.load(Relaxed), LOCK_ORDERED, "use after_operation");
         self.word.load(Relaxed) >> 1
     }

@@ -251,13 +251,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
     /// After a successful push: wake a waiting receiver, if any.
     #[inline]
     fn pushed(&self) {
-        let waiting = &self.receiver_wait.waiting;
-        let state = if Q::LOCKED {
-            waiting.after_locked_operation()
-        } else {
-            waiting.after_operation()
-        };
-        if state != 0 {
+        if self.receiver_wait.waiting.after_operation_on(Q::LOCKED) != 0 {
             // Pairs with the receiver's Release setting the flag: its waker is registered.
             fence(Acquire);
             self.receiver_wait.waker.wake();

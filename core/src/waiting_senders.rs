@@ -98,12 +98,7 @@ impl WaitingSenders {
     /// branch folds away).
     #[inline]
     pub(crate) fn notify_one(&self, ordered_by_lock: bool) {
-        let unnotified = if ordered_by_lock {
-            self.unnotified.after_locked_operation()
-        } else {
-            self.unnotified.after_operation()
-        };
-        if unnotified > 0 {
+        if self.unnotified.after_operation_on(ordered_by_lock) > 0 {
             self.wake_front();
         }
     }

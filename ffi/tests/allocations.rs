@@ -5,10 +5,13 @@
 #![allow(unsafe_code)] // Calls the C ABI, and counts allocations with a global allocator.
 
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::ffi::{CStr, CString};
+use std::ffi::CString;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 use boundflow_ffi::*;
+
+mod common;
+use common::{last_error, registry};
 
 /// Counts every allocation in the process (this file holds one test, so nothing else runs).
 struct Counting;
@@ -33,18 +36,12 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn a_full_try_send_allocates_only_the_message_copy() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/presets");
-    let dir = CString::new(dir.to_str().unwrap()).unwrap();
-    let env = CString::new("test").unwrap();
+    let registry = registry();
     let name = CString::new("worker.step_processor.result").unwrap();
-    let (mut registry, mut tx) = (0, 0);
+    let mut tx = 0;
     let msg = [7u8; 48];
     // SAFETY: valid strings, out-pointers and buffers throughout.
     unsafe {
-        assert_eq!(
-            boundflow_registry_open(dir.as_ptr(), env.as_ptr(), &mut registry),
-            BOUNDFLOW_OK
-        );
         assert_eq!(
             boundflow_sender_open(registry, name.as_ptr(), 64, &mut tx),
             BOUNDFLOW_OK
@@ -55,7 +52,7 @@ fn a_full_try_send_allocates_only_the_message_copy() {
             accepted += 1;
         }
         assert_eq!(accepted, 100);
-        let message = CStr::from_ptr(boundflow_last_error()).to_str().unwrap();
+        let message = last_error();
         assert!(message.contains("full"), "{message}");
 
         const REFUSALS: u64 = 1000;
