@@ -186,7 +186,12 @@ fn main() {
     asynchronous::<RawTokio, Boundflow<Crossbeam>>(&mut cells, &runtime, "crossbeam", "raw tokio");
     if let Some(only) = &options.only {
         cells.retain(|cell| {
-            format!("{}/{}/{}", cell.backend, cell.mode, cell.topology).contains(only.as_str())
+            // A trailing `/` after the capacity lets `--only tokio/async/spsc/1/` name one cell.
+            format!(
+                "{}/{}/{}/{}/",
+                cell.backend, cell.mode, cell.topology, cell.capacity
+            )
+            .contains(only.as_str())
         });
     }
 

@@ -667,12 +667,13 @@ fn stats_and_events_serialize() {
 }
 
 /// A weak sender's `close` ends a receive already waiting on an empty channel, while a live
-/// sender sends nothing more: `Closed` after the drain, not a wait to the deadline.
+/// sender sends nothing more: `Closed` after the drain, not a wait to the deadline. The
+/// receiver has waited once before, for a message, with the same waker (tokio keeps that
+/// waker's close registration instead of registering it again).
 fn a_weak_close_wakes_a_waiting_receiver<B: BoundedChannel>(backend: B) {
     let (tx, mut rx) = boundflow::bounded::<u64, _>(backend, "worker.weak_close", 4).unwrap();
-    tx.try_send(7).unwrap();
     let receiver = thread::spawn(move || {
-        let first = rx.recv_blocking();
+        let first = rx.recv_timeout_blocking(Duration::from_secs(30));
         // Waits here (the channel is empty and a sender is alive) until the close. A receive
         // that missed the close wakes only at its deadline (and then sees `Closed`): the test
         // tells the two apart by which half of the wait it ended in.
@@ -684,7 +685,9 @@ fn a_weak_close_wakes_a_waiting_receiver<B: BoundedChannel>(backend: B) {
         );
         (first, second, rx)
     });
-    // Give the receiver time to start waiting; the outcome must not depend on it.
+    // Give the receiver time to start waiting, each time; the outcome must not depend on it.
+    thread::sleep(Duration::from_millis(50));
+    tx.try_send(7).unwrap();
     thread::sleep(Duration::from_millis(50));
     assert!(
         tx.downgrade().close(),

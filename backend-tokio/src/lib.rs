@@ -26,7 +26,7 @@
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 use std::sync::atomic::{AtomicBool, AtomicU64, fence};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use atomic_waker::AtomicWaker;
@@ -71,7 +71,13 @@ impl BoundedChannel for Tokio {
                 tx,
                 shared: Arc::clone(&shared),
             },
-            TokioReceiver { rx, shared },
+            TokioReceiver {
+                inbox: Inbox {
+                    rx,
+                    close_waker: None,
+                },
+                shared,
+            },
         )
     }
 }
@@ -122,9 +128,20 @@ impl CloseRequest {
     }
 
     /// Registers the waiting receive's waker; `true` if a request came meanwhile (the caller
-    /// honors it and polls again instead of waiting).
-    fn register(&self, waker: &std::task::Waker) -> bool {
-        self.receiver.register(waker);
+    /// honors it and polls again instead of waiting). `registered` is the receiver's copy of
+    /// the waker it registered last: when the receive polls with that waker again, the
+    /// registration is left as it is (two read-modify-writes fewer on every receive that
+    /// waits). Only [`request`](Self::request) takes a registration out, and it sets the flag
+    /// first: if it took this one, it also woke this task, and that wake-up happens before
+    /// the poll that reads the flag here, so the flag is seen.
+    fn register(&self, registered: &mut Option<Waker>, waker: &Waker) -> bool {
+        if !registered
+            .as_ref()
+            .is_some_and(|last| last.will_wake(waker))
+        {
+            self.receiver.register(waker);
+            *registered = Some(waker.clone());
+        }
         self.requested.load(SeqCst)
     }
 }
@@ -336,19 +353,26 @@ fn refused_as_closed<T>(msg: T) -> Result<(), TrySendError<T>> {
 /// The tokio backend's raw receiving end.
 #[derive(Debug)]
 pub struct TokioReceiver<T> {
-    rx: mpsc::Receiver<T>,
+    inbox: Inbox<T>,
     shared: Arc<TokioShared<T>>,
+}
+
+/// tokio's receiving end, and the waker this receiver last registered for a close request.
+#[derive(Debug)]
+struct Inbox<T> {
+    rx: mpsc::Receiver<T>,
+    close_waker: Option<Waker>,
 }
 
 impl<T> Drop for TokioReceiver<T> {
     fn drop(&mut self) {
         // Closed first, as dropping tokio's receiver would: later sends fail with `Closed`, and
         // blocked ones wake.
-        self.rx.close();
+        self.inbox.rx.close();
         // Swap in a dummy so the real receiving end (and anything still landing in it) outlives
         // us until the last sender drains it.
         let (_, dummy) = mpsc::channel(1);
-        let rx = std::mem::replace(&mut self.rx, dummy);
+        let rx = std::mem::replace(&mut self.inbox.rx, dummy);
         *self
             .shared
             .orphan
@@ -387,14 +411,14 @@ fn try_recv_when_empty<T>(
 
 /// tokio's `poll_recv`, woken also by a close request (carried out before polling again).
 fn poll_recv_from<T>(
-    rx: &mut mpsc::Receiver<T>,
+    inbox: &mut Inbox<T>,
     close: &CloseRequest,
     cx: &mut Context<'_>,
 ) -> Poll<Option<T>> {
-    match rx.poll_recv(cx) {
-        Poll::Pending if close.register(cx.waker()) => {
-            rx.close();
-            rx.poll_recv(cx)
+    match inbox.rx.poll_recv(cx) {
+        Poll::Pending if close.register(&mut inbox.close_waker, cx.waker()) => {
+            inbox.rx.close();
+            inbox.rx.poll_recv(cx)
         }
         polled => polled,
     }
@@ -402,11 +426,11 @@ fn poll_recv_from<T>(
 
 /// tokio's `recv`, until `deadline` if any.
 async fn recv_from_until<T>(
-    rx: &mut mpsc::Receiver<T>,
+    inbox: &mut Inbox<T>,
     close: &CloseRequest,
     deadline: Option<Instant>,
 ) -> Result<T, RecvTimeoutError> {
-    let recv = std::future::poll_fn(|cx| poll_recv_from(rx, close, cx));
+    let recv = std::future::poll_fn(|cx| poll_recv_from(inbox, close, cx));
     let received = match deadline {
         None => recv.await,
         Some(deadline) => with_deadline(recv, deadline)
@@ -419,11 +443,11 @@ async fn recv_from_until<T>(
 impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
     #[inline]
     fn try_recv(&mut self) -> Result<T, TryRecvError> {
-        try_recv_from(&mut self.rx, &self.shared.close)
+        try_recv_from(&mut self.inbox.rx, &self.shared.close)
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        recv_from_until(&mut self.rx, &self.shared.close, deadline).await
+        recv_from_until(&mut self.inbox, &self.shared.close, deadline).await
     }
 
     fn recv_blocking_until(
@@ -439,27 +463,27 @@ impl<T: Send + 'static> RawReceiver<T> for TokioReceiver<T> {
         block_with(
             strategy,
             &self.shared.recv_waits,
-            &mut self.rx,
+            &mut self.inbox,
             deadline,
-            |rx| settle_recv(try_recv_from(rx, close)).ok_or(rx),
-            |rx| park_on(recv_from_until(rx, close, deadline)),
+            |inbox| settle_recv(try_recv_from(&mut inbox.rx, close)).ok_or(inbox),
+            |inbox| park_on(recv_from_until(inbox, close, deadline)),
         )
         .unwrap_or(Err(RecvTimeoutError::WouldDeadlock))
     }
 
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
-        poll_recv_from(&mut self.rx, &self.shared.close, cx)
+        poll_recv_from(&mut self.inbox, &self.shared.close, cx)
     }
 
     fn close(&mut self) {
-        self.rx.close();
+        self.inbox.rx.close();
     }
 
     fn is_closed(&self) -> bool {
-        self.rx.is_closed() || self.shared.close.requested.load(SeqCst)
+        self.inbox.rx.is_closed() || self.shared.close.requested.load(SeqCst)
     }
 
     fn len(&self) -> usize {
-        self.rx.len()
+        self.inbox.rx.len()
     }
 }
