@@ -214,6 +214,12 @@ impl WaitFence {
         self.word.fetch_and(!(bits << 1), order);
     }
 
+    /// Clears `bits` in the state; `true` if they were set (then this caller is the one that
+    /// cleared them). Acquire: pairs with the Release that set them.
+    pub(crate) fn take(&self, bits: usize) -> bool {
+        self.word.fetch_and(!(bits << 1), Acquire) & (bits << 1) != 0
+    }
+
     /// Adds one to the state (a count).
     pub(crate) fn increment(&self, order: Ordering) {
         self.word.fetch_add(1 << 1, order);

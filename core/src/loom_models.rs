@@ -338,6 +338,64 @@ fn receiver_wait_is_never_lost<Q: TryQueue>(queue: Q) {
     });
 }
 
+/// Only the push that clears the receiver's waiting flag wakes it (later pushes read it clear
+/// and wake nothing): two senders push one message each while the receiver takes two, waiting
+/// whenever it finds the channel empty, until its waker runs. A wait that no push woke spins
+/// forever, and loom fails the model.
+#[test]
+fn loom_every_receiver_wait_is_woken_by_one_of_two_pushes() {
+    every_receiver_wait_is_woken(LoomQueue);
+}
+
+/// The same on a queue whose lock orders the handshake.
+#[test]
+fn loom_every_receiver_wait_is_woken_by_one_of_two_pushes_on_a_locked_queue() {
+    every_receiver_wait_is_woken(LockedQueue);
+}
+
+fn every_receiver_wait_is_woken<Q: TryQueue>(queue: Q) {
+    crate::barrier::loom_modes::model(move || {
+        let (tx, mut rx) = ChannelBuilder::new(Notified(queue.clone()), "loom.two_pushes", 2)
+            .build::<u32>()
+            .unwrap();
+        let senders: Vec<_> = [1, 2]
+            .into_iter()
+            .map(|msg| {
+                let tx = tx.clone();
+                // Each keeps its sender: a closing sender also wakes the receiver, which would
+                // hide a lost wake-up of a push.
+                thread::spawn(move || {
+                    tx.try_send(msg).unwrap();
+                    tx
+                })
+            })
+            .collect();
+        let mut taken = Vec::new();
+        while taken.len() < 2 {
+            let flag = Arc::new(Flag(AtomicBool::new(false)));
+            let waker = Waker::from(Arc::clone(&flag));
+            let mut cx = Context::from_waker(&waker);
+            loop {
+                match Pin::new(&mut rx).poll_next(&mut cx) {
+                    Poll::Ready(msg) => {
+                        taken.push(msg.unwrap());
+                        break;
+                    }
+                    Poll::Pending => {
+                        while !flag.0.load(SeqCst) {
+                            thread::yield_now();
+                        }
+                    }
+                }
+            }
+        }
+        taken.sort_unstable();
+        assert_eq!(taken, [1, 2]);
+        let kept: Vec<_> = senders.into_iter().map(|s| s.join().unwrap()).collect();
+        drop((tx, kept));
+    });
+}
+
 /// The waiting senders' handshake on a queue whose lock orders it: a send finds a channel of
 /// one full and waits (register, re-check) while the receiver pops (pop, read the count of
 /// waiters, wake). If the send is left pending, the pop must have woken it.
