@@ -10,6 +10,7 @@
 //! cargo bench --all-features --bench grid -- --rounds 7 --messages 200000 --only crossbeam
 //! cargo bench --all-features --bench grid -- --only crossbeam/blocking --variant boundflow  # one side, to profile
 //! cargo bench --all-features --bench grid -- --metrics         # with a recorder and the tick every second
+//! cargo bench --all-features --bench grid -- --wait-strategy park  # boundflow's channels park at once
 //! ```
 //!
 //! Prints markdown: one row per cell with the median ratio over the rounds and its range.
@@ -23,7 +24,7 @@ use boundflow::{AsyncChannel as AsyncChannelBackend, Crossbeam, Flume, Tokio};
 use boundflow_workloads::{
     AsyncChannel, BlockingChannel, Boundflow, Cost, RawAsyncChannel, RawCrossbeam, RawFlume,
     RawTokio, SlowConsumer, Spread, Workload, async_runtime, expected_sum, measure, median,
-    run_async, run_blocking, run_slow_consumer,
+    run_async, run_blocking, run_slow_consumer, use_wait_strategy,
 };
 
 const CAPACITIES: [usize; 3] = [1, 64, 1024];
@@ -39,6 +40,8 @@ struct Options {
     /// Install a metrics recorder (metrics-util's `DebuggingRecorder`) and watch every
     /// boundflow channel with a `MetricsPublisher` ticking every second.
     metrics: bool,
+    /// The wait strategy of boundflow's channels, where not the default (`--wait-strategy`).
+    wait_strategy: Option<boundflow::WaitStrategy>,
 }
 
 fn options() -> Options {
@@ -49,6 +52,7 @@ fn options() -> Options {
         slow_consumer: true,
         variant: None,
         metrics: false,
+        wait_strategy: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -61,6 +65,12 @@ fn options() -> Options {
             "--no-slow-consumer" => options.slow_consumer = false,
             "--variant" => options.variant = args.next(),
             "--metrics" => options.metrics = true,
+            "--wait-strategy" => {
+                if let Some(strategy) = args.next().and_then(|v| v.parse().ok()) {
+                    use_wait_strategy(strategy);
+                    options.wait_strategy = Some(strategy);
+                }
+            }
             // `cargo bench` passes `--bench`; anything else unknown is ignored too.
             _ => {}
         }
@@ -251,9 +261,13 @@ fn main() {
         " (with uncommitted changes)"
     };
     let metrics = if options.metrics { " --metrics" } else { "" };
+    let strategy = options
+        .wait_strategy
+        .map(|strategy| format!(" --wait-strategy {strategy}"))
+        .unwrap_or_default();
     println!(
         "Measured {date} at commit {commit}{dirty}: {} rounds, {} messages a run; `cargo bench \
-         --all-features --bench grid -- --rounds {} --messages {}{metrics}`.\n",
+         --all-features --bench grid -- --rounds {} --messages {}{metrics}{strategy}`.\n",
         options.rounds, options.messages, options.rounds, options.messages
     );
 

@@ -438,6 +438,7 @@ fn boundflow_pair<M: Message, B: BoundedChannel + Default>(
     static MADE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
     let n = MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let pair = ChannelBuilder::new(B::default(), format!("bench.channel_{n}"), capacity)
+        .wait_strategy(WAIT_STRATEGY.get().copied().unwrap_or_default())
         .build()
         .expect("valid capacity");
     if let Some(watcher) = WATCHER.get() {
@@ -447,6 +448,14 @@ fn boundflow_pair<M: Message, B: BoundedChannel + Default>(
 }
 
 static WATCHER: std::sync::OnceLock<boundflow::Watcher> = std::sync::OnceLock::new();
+
+static WAIT_STRATEGY: std::sync::OnceLock<boundflow::WaitStrategy> = std::sync::OnceLock::new();
+
+/// Makes every boundflow channel the workloads build from now on wait with `strategy` instead
+/// of the default (for comparing strategies); only the first call counts.
+pub fn use_wait_strategy(strategy: boundflow::WaitStrategy) {
+    let _ = WAIT_STRATEGY.set(strategy);
+}
 
 /// Makes every boundflow channel the workloads build from now on join `watcher` (for benches
 /// that measure with the tick running); only the first call counts.
