@@ -55,7 +55,9 @@
 //! - **Retrying before parking** (blocking paths only): as the channel's
 //!   [`WaitStrategy`] says, through [`crate::runtime::block_with`] — by default crossbeam's
 //!   short backoff, which catches hand-offs of a microsecond or so without the two context
-//!   switches a park costs, and costs a blocked producer almost nothing while it waits.
+//!   switches a park costs, and costs a blocked producer almost nothing while it waits. On a
+//!   [`TryQueue::LOCKED`] queue with room for more than one message and one sender, both
+//!   sides park at once instead (each retry there takes the lock the other side needs).
 //! - **Wake-ups at the end**: the last sender going away, or the receiver closing, wakes everyone
 //!   waiting on the other side.
 
@@ -158,6 +160,7 @@ impl<Q: TryQueue> BoundedChannel for Notified<Q> {
     ) -> (NotifiedSender<Q, T>, NotifiedReceiver<Q, T>) {
         let (tx, rx) = Q::bounded::<T>(capacity.get());
         let signals = Arc::new(Signals {
+            lockstep_prone: Q::LOCKED && capacity.get() > 1,
             rx,
             closed: WaitFence::new(),
             senders: AtomicUsize::new(1),
@@ -196,6 +199,9 @@ struct Signals<Q: TryQueue, T: Send + 'static> {
     waiting_senders: WaitingSenders,
     /// Whether blocked senders' retries end their waits (written only by waits).
     send_waits: WaitHistory,
+    /// A [`TryQueue::LOCKED`] queue with room for more than one message: where a lone sender
+    /// and the receiver park at once under `Backoff` (see [`Signals::strategy_for`]).
+    lockstep_prone: bool,
     receiver_wait: CachePadded<ReceiverWait>,
 }
 
@@ -277,6 +283,21 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
             // its waker is visible from here.
             fence(Acquire);
             self.receiver_wait.waker.wake();
+        }
+    }
+
+    /// The strategy a blocking wait on this channel follows when the channel's is `asked`:
+    /// `Park` for `Backoff` on a lockstep-prone queue while one sender is left (see
+    /// [`WaitStrategy::Backoff`]: the retries of a lone sender and the receiver take the lock
+    /// the other side needs, where parking lets each side work through the queue alone; with
+    /// more senders, or room for one message only, the retries pay). The count is a hint: a
+    /// sender cloned or dropped meanwhile changes only how this one wait waits.
+    fn strategy_for(&self, asked: WaitStrategy) -> WaitStrategy {
+        if asked == WaitStrategy::Backoff && self.lockstep_prone && self.senders.load(Relaxed) == 1
+        {
+            WaitStrategy::Park
+        } else {
+            asked
         }
     }
 
@@ -568,7 +589,7 @@ impl<Q: TryQueue, T: Send + 'static> RawSender<T> for NotifiedSender<Q, T> {
         strategy: WaitStrategy,
     ) -> Result<(), SendTimeoutError<T>> {
         block_with(
-            strategy,
+            self.signals.strategy_for(strategy),
             &self.signals.send_waits,
             msg,
             deadline,
@@ -715,7 +736,7 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
             return result;
         }
         block_with(
-            strategy,
+            self.signals.strategy_for(strategy),
             &self.signals.receiver_wait.history,
             (),
             deadline,
@@ -891,6 +912,33 @@ mod tests {
         producer.join().unwrap();
         assert!(!signals.receiver_wait.waiting.is_symmetric());
         assert!(!signals.waiting_senders.fence_is_symmetric());
+    }
+
+    /// `Backoff` parks at once only where the retries would meet in the queue's lock: a
+    /// lock-ordered queue with room for more than one message and one sender left. Other
+    /// strategies are kept as asked.
+    #[test]
+    fn backoff_parks_at_once_only_for_a_lone_sender_on_a_roomy_locked_queue() {
+        use WaitStrategy::{Backoff, Park};
+        let spin = WaitStrategy::Spin(std::time::Duration::from_micros(5));
+        let capacity = |n| Capacity::new(n).expect("a capacity");
+        let (tx, _rx) = Notified(LockOrdered).bounded::<u64>(capacity(64));
+        let strategy = |asked| tx.signals.strategy_for(asked);
+        assert_eq!(strategy(Backoff), Park);
+        assert_eq!(strategy(spin), spin);
+        assert_eq!(strategy(Park), Park);
+        let second = tx.clone();
+        assert_eq!(strategy(Backoff), Backoff, "two senders");
+        drop(second);
+        assert_eq!(strategy(Backoff), Park, "one sender again");
+        let (tx, _rx) = Notified(LockOrdered).bounded::<u64>(capacity(1));
+        assert_eq!(tx.signals.strategy_for(Backoff), Backoff, "room for one");
+        let (tx, _rx) = Notified(Locked).bounded::<u64>(capacity(64));
+        assert_eq!(
+            tx.signals.strategy_for(Backoff),
+            Backoff,
+            "no lock orders it"
+        );
     }
 
     /// An async send that the caller's `try_send` found full tries the queue once after it

@@ -181,6 +181,13 @@ pub enum WaitStrategy {
     /// [`WaitHistory`](crate::runtime::WaitHistory)). Producers blocked on a slow consumer soon
     /// park at once (retrying cost them about 2 µs of CPU per freed slot for nothing); a
     /// producer and a consumer handing over at a full or empty queue keep retrying.
+    ///
+    /// One exception: on a queue whose every operation locks one mutex (flume), a channel with
+    /// one sender and room for more than one message parks at once on both sides, as flume's
+    /// own blocking calls do. There each retry takes the lock the other side needs for its next
+    /// message, and the two sides end up working the queue in lockstep; parked, each side works
+    /// through the queue alone (flume blocking SPSC at capacity 64: 0.55x of raw flume's
+    /// throughput at 3.4x its CPU per message with the retries, 0.87x at 1.4x parked).
     #[default]
     Backoff,
     /// Park as soon as the non-waiting try has failed (after the one re-check every wait makes).
