@@ -265,8 +265,8 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         // again before: two read-modify-writes on a line the receiver writes, 10% of flume
         // async SPSC 64's samples). `take`'s Acquire pairs with the receiver's Release setting
         // the flag: its waker is registered.
-        if wait.waiting.after_operation_on(Q::LOCKED) != 0 && wait.waiting.take(WAITING) {
-            wait.waker.wake();
+        if wait.waiting.after_operation_on(Q::LOCKED) != 0 {
+            wake_receiver(wait);
         }
     }
 
@@ -675,6 +675,17 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
                 }
             }
         })
+    }
+}
+
+/// A push found the receiver waiting: the one that clears the flag wakes it. Out of line, so
+/// that the push path's code stays as short as when it only read the flag (callgrind counted
+/// 3 instructions more per push with this inlined).
+#[cold]
+#[inline(never)]
+fn wake_receiver(wait: &ReceiverWait) {
+    if wait.waiting.take(WAITING) {
+        wait.waker.wake();
     }
 }
 
