@@ -186,8 +186,9 @@ pub enum WaitStrategy {
     /// one sender and room for more than one message parks at once on both sides, as flume's
     /// own blocking calls do. There each retry takes the lock the other side needs for its next
     /// message, and the two sides end up working the queue in lockstep; parked, each side works
-    /// through the queue alone (flume blocking SPSC at capacity 64: 0.55x of raw flume's
-    /// throughput at 3.4x its CPU per message with the retries, 0.87x at 1.4x parked).
+    /// through the queue alone (flume blocking SPSC at capacity 64: 0.48x of raw flume's
+    /// throughput at 4.0x its CPU per message with the retries, 0.81–0.90x at 1.4–1.7x
+    /// parked; `benches/README.md`).
     #[default]
     Backoff,
     /// Park as soon as the non-waiting try has failed (after the one re-check every wait makes).
