@@ -1,7 +1,8 @@
 //! Stress: nothing lost, nothing duplicated, FIFO per producer, counters equal to the truth —
 //! per backend, 8 producers (4 blocking threads, 4 async tasks) x 1 consumer mixing blocking,
 //! async and non-waiting receives, at capacities 1 and 64; a watcher thread checks that the
-//! counters never go backwards while messages move.
+//! counters never go backwards while messages move. And per backend one blocking producer
+//! alone at capacity 64 (a quarter of the messages), in order.
 //!
 //! Run in release: `cargo test --release --all-features --test stress`. The message count per
 //! backend (split over the two capacities) is `BOUNDFLOW_STRESS_MESSAGES`, default 1,000,000;
@@ -38,7 +39,7 @@ fn run<B: BoundedChannel>(backend: B, capacity: usize, per_producer: u64) {
     let (tx, rx) = ChannelBuilder::new(backend, "stress.channel", capacity)
         .build::<u64>()
         .unwrap();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = ::tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .build()
         .unwrap();
@@ -185,13 +186,75 @@ fn consume<B: BoundedChannel>(
     (received, rx.stats())
 }
 
+/// One producer alone, blocking, at capacity 64 (where `Backoff` parks at once on flume: the
+/// watcher of [`run`] holds a second sender, so it never gets there): every message arrives
+/// once and in order, through blocking, deadline-bound and non-waiting calls on both sides, and
+/// the counters equal the test's own counts. A lost wake-up fails at a deadline, not a hang.
+fn lone_sender<B: BoundedChannel + Default>() {
+    let messages = messages_per_backend() / 4;
+    let (tx, mut rx) = ChannelBuilder::new(B::default(), "stress.lone_sender", 64)
+        .build::<u64>()
+        .unwrap();
+    let producer = std::thread::spawn(move || {
+        let mut full = 0u64;
+        for i in 0..messages {
+            match i % 3 {
+                0 => tx.send_blocking(i).unwrap(),
+                1 => tx.send_timeout_blocking(i, PATIENCE).unwrap(),
+                _ => match tx.try_send(i) {
+                    Ok(()) => {}
+                    Err(boundflow::TrySendError::Full(back)) => {
+                        full += 1;
+                        tx.send_timeout_blocking(back, PATIENCE).unwrap();
+                    }
+                    Err(other) => panic!("try_send failed: {other:?}"),
+                },
+            }
+        }
+        (tx.stats(), full)
+    });
+    for expected in 0..messages {
+        let got = if expected % 2 == 0 {
+            rx.recv_timeout_blocking(PATIENCE).unwrap()
+        } else {
+            loop {
+                match rx.try_recv() {
+                    Ok(msg) => break msg,
+                    Err(TryRecvError::Empty) => std::thread::yield_now(),
+                    Err(TryRecvError::Closed) => panic!("closed before {expected}"),
+                }
+            }
+        };
+        assert_eq!(got, expected, "lost, duplicated or out of order");
+    }
+    let (_, full) = producer.join().unwrap();
+    assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
+    let stats = rx.stats();
+    assert_eq!(stats.sent, messages);
+    assert_eq!(stats.received, messages);
+    assert!(
+        stats.full_events >= full,
+        "{} full events, {full} seen",
+        stats.full_events
+    );
+    assert_eq!(stats.depth, 0);
+}
+
 macro_rules! stress_tests {
     ($($name:ident: $backend:ty, $feature:literal;)+) => {$(
-        #[test]
         #[cfg(feature = $feature)]
-        #[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test stress")]
-        fn $name() {
-            stress::<$backend>();
+        mod $name {
+            #[test]
+            #[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test stress")]
+            fn eight_producers() {
+                super::stress::<$backend>();
+            }
+
+            #[test]
+            #[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test stress")]
+            fn one_blocking_producer() {
+                super::lone_sender::<$backend>();
+            }
         }
     )+};
 }
