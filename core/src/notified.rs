@@ -263,8 +263,7 @@ impl<Q: TryQueue, T: Send + 'static> Signals<Q, T> {
         // The push that clears the flag wakes the receiver; pushes made before it runs again
         // then read the flag clear and leave the waker's line alone (each of them woke it
         // again before: two read-modify-writes on a line the receiver writes, 10% of flume
-        // async SPSC 64's samples). `take`'s Acquire pairs with the receiver's Release setting
-        // the flag: its waker is registered.
+        // async SPSC 64's samples).
         if wait.waiting.after_operation_on(Q::LOCKED) != 0 {
             wake_receiver(wait);
         }
@@ -684,6 +683,8 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
 #[cold]
 #[inline(never)]
 fn wake_receiver(wait: &ReceiverWait) {
+    // `take`'s Acquire pairs with the receiver's Release setting the flag: its waker is
+    // registered.
     if wait.waiting.take(WAITING) {
         wait.waker.wake();
     }
