@@ -211,7 +211,7 @@ fn lone_sender<B: BoundedChannel + Default>() {
                 },
             }
         }
-        (tx.stats(), full)
+        full
     });
     for expected in 0..messages {
         let got = if expected % 2 == 0 {
@@ -227,7 +227,7 @@ fn lone_sender<B: BoundedChannel + Default>() {
         };
         assert_eq!(got, expected, "lost, duplicated or out of order");
     }
-    let (_, full) = producer.join().unwrap();
+    let full = producer.join().unwrap();
     assert_eq!(rx.try_recv(), Err(TryRecvError::Closed));
     let stats = rx.stats();
     assert_eq!(stats.sent, messages);

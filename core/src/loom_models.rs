@@ -288,6 +288,15 @@ fn loom_drop_oldest_accounting() {
 /// A waker that records that it ran.
 struct Flag(AtomicBool);
 
+impl Flag {
+    /// A fresh flag and a waker that sets it.
+    fn waker() -> (Arc<Flag>, Waker) {
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        (flag, waker)
+    }
+}
+
 impl Wake for Flag {
     fn wake(self: Arc<Self>) {
         self.0.store(true, SeqCst);
@@ -319,8 +328,7 @@ fn receiver_wait_is_never_lost<Q: TryQueue>(queue: Q) {
             // wake-up of the push.
             tx
         });
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = Waker::from(Arc::clone(&flag));
+        let (flag, waker) = Flag::waker();
         let mut cx = Context::from_waker(&waker);
         let polled = Pin::new(&mut rx).poll_next(&mut cx);
         let tx = sender.join().unwrap();
@@ -372,8 +380,7 @@ fn every_receiver_wait_is_woken<Q: TryQueue>(queue: Q) {
             .collect();
         let mut taken = Vec::new();
         while taken.len() < 2 {
-            let flag = Arc::new(Flag(AtomicBool::new(false)));
-            let waker = Waker::from(Arc::clone(&flag));
+            let (flag, waker) = Flag::waker();
             let mut cx = Context::from_waker(&waker);
             loop {
                 match Pin::new(&mut rx).poll_next(&mut cx) {
@@ -410,8 +417,7 @@ fn loom_sender_wait_is_never_lost_on_a_locked_queue() {
             let first = rx.try_recv();
             (first, rx)
         });
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = Waker::from(Arc::clone(&flag));
+        let (flag, waker) = Flag::waker();
         let mut cx = Context::from_waker(&waker);
         let mut send = std::pin::pin!(tx.send(2));
         let polled = send.as_mut().poll(&mut cx);
@@ -518,8 +524,7 @@ fn push_in_flight_at_close_wakes_the_receiver<Q: TryQueue>(queue: Q) {
             (accepted, tx)
         });
         rx.close();
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = Waker::from(Arc::clone(&flag));
+        let (flag, waker) = Flag::waker();
         let mut cx = Context::from_waker(&waker);
         let mut received = Vec::new();
         let mut pending = false;
