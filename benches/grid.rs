@@ -260,14 +260,15 @@ fn main() {
     } else {
         " (with uncommitted changes)"
     };
+    let machine = machine();
     let metrics = if options.metrics { " --metrics" } else { "" };
     let strategy = options
         .wait_strategy
         .map(|strategy| format!(" --wait-strategy {strategy}"))
         .unwrap_or_default();
     println!(
-        "Measured {date} at commit {commit}{dirty}: {} rounds, {} messages a run; `cargo bench \
-         --all-features --bench grid -- --rounds {} --messages {}{metrics}{strategy}`.\n",
+        "Measured {date} at commit {commit}{dirty} on {machine}: {} rounds, {} messages a run; \
+         `cargo bench --all-features --bench grid -- --rounds {} --messages {}{metrics}{strategy}`.\n",
         options.rounds, options.messages, options.rounds, options.messages
     );
 
@@ -418,4 +419,21 @@ fn slow_consumer(options: &Options) {
             summary(extra).1
         );
     }
+}
+
+/// The CPU and how many cores the run had, for the table's header: the ratios move with the
+/// hardware (the same commit gave tokio blocking SPSC 64 at 1.05x raw on one machine of this
+/// kind and 3.7x on another), so a rerun is comparable only on the same CPU.
+fn machine() -> String {
+    let model = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|info| {
+            info.lines()
+                .find_map(|line| line.strip_prefix("model name"))
+                .and_then(|rest| rest.split_once(':'))
+                .map(|(_, name)| name.trim().to_owned())
+        })
+        .unwrap_or_else(|| "an unknown CPU".to_owned());
+    let cores = std::thread::available_parallelism().map_or(0, std::num::NonZero::get);
+    format!("{model}, {cores} cores")
 }
