@@ -177,10 +177,11 @@ impl RetryPolicy {
 pub enum WaitStrategy {
     /// crossbeam's `Backoff`, then park: retry seven times with exponentially growing spins in
     /// between (1, 2, 4, ... 64 spin hints), then four times with a yield in between — while
-    /// such retries have been ending waits on this side of this channel (see
-    /// [`WaitHistory`](crate::runtime::WaitHistory)). Producers blocked on a slow consumer soon
-    /// park at once (retrying cost them about 2 µs of CPU per freed slot for nothing); a
-    /// producer and a consumer handing over at a full or empty queue keep retrying.
+    /// such retries have been ending waits on this side of this channel, or this side has just
+    /// woken the other (see [`WaitHistory`](crate::runtime::WaitHistory)). Producers blocked on
+    /// a slow consumer soon park at once (retrying cost them about 2 µs of CPU per freed slot
+    /// for nothing); a producer and a consumer handing over at a full or empty queue keep
+    /// retrying.
     ///
     /// One exception: on a queue whose every operation locks one mutex (flume), a channel with
     /// one sender and room for more than one message parks at once on both sides, as flume's

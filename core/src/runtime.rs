@@ -29,7 +29,7 @@ use std::cell::Cell;
 use std::future::Future;
 use std::pin::pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering::Relaxed};
 use std::task::{Context, Poll, Wake, Waker};
 use std::thread::{self, Thread};
 use std::time::Instant;
@@ -213,8 +213,10 @@ pub fn block_with<S, R>(
 /// Whether the retries of a `Backoff` wait (its spins, then its yields) have been ending waits,
 /// for one side (the senders, or the receiver) of one channel. A retry that ends its wait earns
 /// full trust; a wait that parks anyway costs one point; without trust a wait parks at once
-/// (as `Park` does), except for one wait in [`PROBE_EVERY`](Self::PROBE_EVERY), which retries
-/// to find out whether waits have turned short again.
+/// (as `Park` does), except for a wait of a side that has just woken the other (see
+/// [`woke_other_side`](Self::woke_other_side)) and one wait in
+/// [`PROBE_EVERY`](Self::PROBE_EVERY), which retry to find out whether waits have turned short
+/// again.
 ///
 /// Why: on two cores, a producer and a consumer that meet at a full or empty queue hand over
 /// within microseconds, and retrying through that beats a park and a wake by several times
@@ -223,11 +225,22 @@ pub fn block_with<S, R>(
 /// the slow-consumer scenario in `benches/grid.rs`, where that was most of boundflow's CPU
 /// over the raw backends'.
 ///
-/// A heuristic: every value is safe, so every access is relaxed, and only waits touch it.
+/// Why the wake counts: where waking a parked thread is slow (a VM whose idle virtual CPU
+/// takes tens of microseconds to resume), two sides that both park at once keep each other
+/// waiting for a full wake-up per message, and a probe's retries cannot end a wait whose other
+/// side is asleep, so trust never came back (crossbeam blocking SPSC 1: 80–120 µs parks,
+/// 0.17–0.28x raw crossbeam's throughput at 3–5x its CPU). A side that has just woken the
+/// other is about to be answered: it retries. A slow consumer is never waiting, so its
+/// producers never wake it, and they still park at once.
+///
+/// A heuristic: every value is safe, so every access is relaxed, and only waits and wake-ups
+/// touch it.
 #[derive(Debug)]
 pub struct WaitHistory {
     trust: AtomicU8,
     probes: AtomicU8,
+    /// Set by [`woke_other_side`](Self::woke_other_side), taken by the next untrusted wait.
+    woke: AtomicBool,
 }
 
 impl Default for WaitHistory {
@@ -247,12 +260,28 @@ impl WaitHistory {
         Self {
             trust: AtomicU8::new(Self::FULL_TRUST),
             probes: AtomicU8::new(0),
+            woke: AtomicBool::new(false),
         }
     }
 
     /// Whether this wait should retry before parking.
     pub fn should_retry(&self) -> bool {
-        self.trust.load(Relaxed) > 0 || self.probes.fetch_add(1, Relaxed) % Self::PROBE_EVERY == 0
+        self.trust.load(Relaxed) > 0
+            || self.take_woke()
+            || self.probes.fetch_add(1, Relaxed) % Self::PROBE_EVERY == 0
+    }
+
+    /// This side woke a waiter of the other side (a push woke the receiver, or a pop a
+    /// sender): the next wait on this side retries, trusted or not. Called on wake-ups only.
+    pub fn woke_other_side(&self) {
+        if !self.woke.load(Relaxed) {
+            self.woke.store(true, Relaxed);
+        }
+    }
+
+    /// Takes the mark [`woke_other_side`](Self::woke_other_side) left, if any.
+    pub(crate) fn take_woke(&self) -> bool {
+        self.woke.load(Relaxed) && self.woke.swap(false, Relaxed)
     }
 
     /// A retry ended its wait.
@@ -434,6 +463,32 @@ mod tests {
         // None left: the first distrusted wait is a probe, the next one is not.
         assert_eq!(wait(&history, None).0, ALL_TRIES);
         assert_eq!(wait(&history, None).0, 0);
+    }
+
+    #[test]
+    fn a_side_that_woke_the_other_retries_its_next_wait_even_without_trust() {
+        let history = WaitHistory::new();
+        for _ in 0..WaitHistory::FULL_TRUST {
+            wait(&history, None);
+        }
+        assert_eq!(wait(&history, None).0, ALL_TRIES, "the probe");
+        assert_eq!(wait(&history, None).0, 0, "out of trust");
+        // Two wake-ups before a wait count as one: the next wait retries, the one after not.
+        history.woke_other_side();
+        history.woke_other_side();
+        assert_eq!(
+            wait(&history, None),
+            (ALL_TRIES, true),
+            "retries after a wake-up"
+        );
+        assert_eq!(wait(&history, None).0, 0, "one retried wait per wake-up");
+        // A retry after a wake-up that ends its wait restores full trust.
+        history.woke_other_side();
+        assert_eq!(wait(&history, Some(2)), (2, false));
+        for _ in 0..WaitHistory::FULL_TRUST {
+            assert_eq!(wait(&history, None), (ALL_TRIES, true));
+        }
+        assert!(!history.take_woke(), "the mark was taken");
     }
 
     #[test]

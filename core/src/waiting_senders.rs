@@ -93,13 +93,23 @@ impl WaitingSenders {
         }
     }
 
-    /// After a pop freed a slot: wakes the longest-waiting sender not yet woken, if any.
-    /// `ordered_by_lock`: as given to [`new`](Self::new) (a constant at every call site, so the
-    /// branch folds away).
+    /// After a pop freed a slot: wakes the longest-waiting sender not yet woken, if any, and
+    /// then runs `woke`. `ordered_by_lock`: as given to [`new`](Self::new) (a constant at every
+    /// call site, so the branch folds away).
     #[inline]
-    pub(crate) fn notify_one(&self, ordered_by_lock: bool) {
+    pub(crate) fn notify_one(&self, ordered_by_lock: bool, woke: impl FnOnce()) {
         if self.unnotified.after_operation_on(ordered_by_lock) > 0 {
-            self.wake_front();
+            self.wake_front_then(woke);
+        }
+    }
+
+    /// [`wake_front`](Self::wake_front), then `woke` if it woke a sender. Out of line: with the
+    /// result tested in the pop path, callgrind counted one instruction more per pop.
+    #[cold]
+    #[inline(never)]
+    fn wake_front_then(&self, woke: impl FnOnce()) {
+        if self.wake_front() {
+            woke();
         }
     }
 
@@ -125,7 +135,8 @@ impl WaitingSenders {
         }
     }
 
-    fn wake_front(&self) {
+    /// Wakes the front sender; `false` if none was registered.
+    fn wake_front(&self) -> bool {
         let mut queue = self.lock();
         let front = queue.waiters.pop_front();
         if let Some((ticket, _)) = &front {
@@ -134,8 +145,12 @@ impl WaitingSenders {
         }
         drop(queue);
         // Woken outside the lock: a waker may run code that registers again.
-        if let Some((_, waker)) = front {
-            waker.wake();
+        match front {
+            Some((_, waker)) => {
+                waker.wake();
+                true
+            }
+            None => false,
         }
     }
 }
@@ -247,7 +262,7 @@ mod loom_model {
             let try_push = || len.compare_exchange(0, 1, SeqCst, Acquire).is_ok();
             let receiver = thread::spawn(move || {
                 if len.compare_exchange(1, 0, AcqRel, Acquire).is_ok() {
-                    waiters.notify_one(false);
+                    waiters.notify_one(false, || {});
                 }
             });
             let (woken, waker) = flag();
@@ -278,7 +293,7 @@ mod loom_model {
             let first = waiters.register(&first_waker);
             let mut second = waiters.register(&second_waker);
             let gives_up = thread::spawn(move || drop(first));
-            let receiver = thread::spawn(move || waiters.notify_one(false));
+            let receiver = thread::spawn(move || waiters.notify_one(false, || {}));
             gives_up.join().unwrap();
             receiver.join().unwrap();
             assert!(second_woken.0.load(SeqCst), "the wake-up was lost");
