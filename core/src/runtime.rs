@@ -230,9 +230,9 @@ pub fn block_with<S, R>(
 /// waiting for a full wake-up per message, and a probe's retries cannot end a wait whose other
 /// side is asleep, so trust never came back (crossbeam blocking SPSC 1 on a KVM Intel Xeon:
 /// parks of 60–230 µs, and 0.21x raw crossbeam's throughput at 4.5x its CPU per message in
-/// `benches/README.md`'s grid at b4a7e69). A side that has just woken the
-/// other is about to be answered: it retries. A slow consumer is never waiting, so its
-/// producers never wake it, and they still park at once.
+/// `benches/README.md`'s grid at b4a7e69). A side that has just woken the other is about to be
+/// answered: it retries. A slow consumer is never waiting, so its producers never wake it, and
+/// they still park at once.
 ///
 /// A heuristic: every value is safe, so every access is relaxed, and only waits and wake-ups
 /// touch it.
