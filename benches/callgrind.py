@@ -6,6 +6,7 @@ twice (SHORT and LONG iterations); the difference divided by LONG - SHORT is the
 pair, with setup and teardown cancelled out. Needs valgrind. Usage (from the workspace root):
 
     python3 benches/callgrind.py          # raw vs boundflow vs boundflow over AnyBackend
+    python3 benches/callgrind.py --async  # send().await + recv().await pairs, each ready at once
     python3 benches/callgrind.py --ffi    # FFI boundflow_try_send vs Rust try_send(Box::from(slice))
 """
 import json
@@ -59,9 +60,29 @@ def ffi():
     print(f"| FFI `boundflow_try_send` | {per['ffi']:.1f} | {per['ffi'] / per['rust']:.2f}x |")
 
 
+def async_pairs():
+    exe = executable("async_loop")
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    print(f"Instructions per send().await + recv().await pair, each ready at its first poll (callgrind, capacity 64, commit {commit}):\n")
+    print("| backend | raw | boundflow | boundflow − raw |")
+    print("|---|---|---|---|")
+    for backend in BACKENDS:
+        per = {}
+        # crossbeam has no async API: its boundflow row stands alone.
+        for variant in ("raw", "boundflow") if backend != "crossbeam" else ("boundflow",):
+            kind = f"{backend}/{variant}"
+            per[variant] = (instructions(exe, kind, LONG) - instructions(exe, kind, SHORT)) / (LONG - SHORT)
+        raw, ours = per.get("raw"), per["boundflow"]
+        raw_cell = "—" if raw is None else f"{raw:.1f}"
+        over_cell = "—" if raw is None else f"{ours - raw:+.1f}"
+        print(f"| {backend} | {raw_cell} | {ours:.1f} | {over_cell} |")
+
+
 def main():
     if "--ffi" in sys.argv:
         return ffi()
+    if "--async" in sys.argv:
+        return async_pairs()
     exe = executable()
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
     print(f"Instructions per try_send + try_recv pair (callgrind, capacity 64, commit {commit}):\n")

@@ -651,8 +651,23 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
     /// Pops; if the channel is empty, registers `waker` to be woken by the next push and pops
     /// once more, so that a push between the two pops is never missed.
     fn poll_pop(&self, waker: &Waker) -> Poll<Result<T, RecvTimeoutError>> {
+        self.poll_pop_after(false, waker)
+    }
+
+    /// [`poll_pop`](Self::poll_pop), less its first pop where the caller's has just found the
+    /// channel empty (`popped_empty`).
+    fn poll_pop_after(
+        &self,
+        popped_empty: bool,
+        waker: &Waker,
+    ) -> Poll<Result<T, RecvTimeoutError>> {
         let wait = &self.signals.receiver_wait;
-        let popped = match settle_recv(self.signals.pop()) {
+        let first = if popped_empty {
+            None
+        } else {
+            settle_recv(self.signals.pop())
+        };
+        let popped = match first {
             Some(result) => Some(result),
             None => {
                 wait.waker.register(waker);
@@ -673,6 +688,25 @@ impl<Q: TryQueue, T: Send + 'static> NotifiedReceiver<Q, T> {
                 Poll::Ready(result)
             }
             None => Poll::Pending,
+        }
+    }
+
+    /// The waiting part of an async receive whose pop has just found the channel empty:
+    /// register, re-check, sleep until a push wakes the receiver (or `deadline`); each later
+    /// poll pops first. `with_deadline` arms no timer if the re-check succeeds.
+    async fn wait_for_message(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let _stop = StopWaitingOnDrop(&self.signals.receiver_wait.waiting);
+        let mut popped_empty = true;
+        let wait = poll_fn(|cx| {
+            let polled = self.poll_pop_after(popped_empty, cx.waker());
+            popped_empty = false;
+            polled
+        });
+        match deadline {
+            None => wait.await,
+            Some(deadline) => with_deadline(wait, deadline)
+                .await
+                .unwrap_or(Err(RecvTimeoutError::Timeout)),
         }
     }
 
@@ -732,14 +766,12 @@ impl<Q: TryQueue, T: Send + 'static> RawReceiver<T> for NotifiedReceiver<Q, T> {
     }
 
     async fn recv_until(&mut self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        // `poll_pop` tries first, and `with_deadline` arms no timer if that succeeds.
-        let _stop = StopWaitingOnDrop(&self.signals.receiver_wait.waiting);
-        let wait = poll_fn(|cx| self.poll_pop(cx.waker()));
-        match deadline {
-            None => wait.await,
-            Some(deadline) => with_deadline(wait, deadline)
-                .await
-                .unwrap_or(Err(RecvTimeoutError::Timeout)),
+        // A receive that finds a message completes here, in a future with one waiting state
+        // (callgrind: waiting inline, its poll closure, guard and drop glue cost 54
+        // instructions of every async receive, against 11 for the pop itself).
+        match settle_recv(self.signals.pop()) {
+            Some(result) => result,
+            None => self.wait_for_message(deadline).await,
         }
     }
 

@@ -73,10 +73,16 @@ impl<T: Send + 'static, B: BoundedChannel> Sender<T, B> {
     /// The future owns `msg`: dropping it before completion drops the message (as with tokio).
     /// The counters stay exact either way: a message is counted in `sent` only once accepted.
     pub async fn send(&self, msg: T) -> Result<(), SendError<T>> {
-        let msg = match self.first_try(msg) {
-            FirstTry::Done(result) => return result,
-            FirstTry::Full(msg) => msg,
-        };
+        match self.first_try(msg) {
+            FirstTry::Done(result) => result,
+            FirstTry::Full(msg) => self.send_when_full(msg).await,
+        }
+    }
+
+    /// [`send`](Self::send) after its first try found the channel full. A future of its own, so
+    /// that a send that finds room completes in a small future whose drop has one state to
+    /// test (callgrind: inline, the waiting states' drop glue cost 15 instructions a send).
+    async fn send_when_full(&self, msg: T) -> Result<(), SendError<T>> {
         let deadline = match self.shared.policy {
             OverflowPolicy::Block => None,
             OverflowPolicy::Timeout(wait) => deadline_after(wait),

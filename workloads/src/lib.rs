@@ -306,6 +306,32 @@ fn boundflow_pairs<B: BoundedChannel + Default>(capacity: usize, iterations: u64
     )
 }
 
+/// `send(i).await` then `recv().await` on one thread, `iterations` times, on a channel of 64
+/// that never fills: each future completes at its first poll (polled with a no-op waker). For
+/// counting the instructions of the async calls under callgrind (`benches/async_loop.rs`).
+/// Generic only, so that it is compiled into the binary that names a channel, and the
+/// non-generic [`try_pairs`] is built as before.
+///
+/// # Panics
+/// If a send or a receive does not complete at its first poll.
+#[inline(never)]
+pub fn async_pairs<C: AsyncChannel>(iterations: u64) -> u64 {
+    use std::task::{Context, Poll, Waker};
+    let (tx, mut rx) = C::make(64);
+    let mut cx = Context::from_waker(Waker::noop());
+    let mut sum = 0u64;
+    for i in 0..iterations {
+        let sent = std::pin::pin!(C::send(&tx, black_box(i))).poll(&mut cx);
+        assert!(sent.is_ready(), "a send with room waited");
+        let received = std::pin::pin!(C::recv(&mut rx)).poll(&mut cx);
+        let Poll::Ready(msg) = received else {
+            unreachable!("a receive with a message queued waited")
+        };
+        sum = sum.wrapping_add(msg.expect("a queued message was received"));
+    }
+    sum
+}
+
 #[inline(never)]
 fn pairs(iterations: u64, mut send: impl FnMut(u64), mut recv: impl FnMut() -> u64) -> u64 {
     let mut sum = 0u64;
