@@ -47,12 +47,21 @@ def instructions(exe, kind, iterations, prefix=()):
     sys.exit(f"no instruction total for {kind}")
 
 
+def head_commit():
+    return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+
+
+def per_pair(exe, kind, prefix=()):
+    """Instructions of one iteration of `kind`: the long run less the short one."""
+    return (instructions(exe, kind, LONG, prefix) - instructions(exe, kind, SHORT, prefix)) / (LONG - SHORT)
+
+
 def ffi():
     exe = executable("ffi", ("-p", "boundflow-ffi"))
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = head_commit()
     per = {}
     for kind in ("rust", "ffi"):
-        per[kind] = (instructions(exe, kind, LONG, ("pairs",)) - instructions(exe, kind, SHORT, ("pairs",))) / (LONG - SHORT)
+        per[kind] = per_pair(exe, kind, ("pairs",))
     print(f"Instructions per 64-byte send + Rust try_recv (callgrind, crossbeam, capacity 1024, commit {commit}):\n")
     print("| send | instructions | vs Rust |")
     print("|---|---|---|")
@@ -62,7 +71,7 @@ def ffi():
 
 def async_pairs():
     exe = executable("async_loop")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = head_commit()
     print(f"Instructions per send().await + recv().await pair, each ready at its first poll (callgrind, capacity 64, commit {commit}):\n")
     print("| backend | raw | boundflow | boundflow − raw |")
     print("|---|---|---|---|")
@@ -70,8 +79,7 @@ def async_pairs():
         per = {}
         # crossbeam has no async API: its boundflow row stands alone.
         for variant in ("raw", "boundflow") if backend != "crossbeam" else ("boundflow",):
-            kind = f"{backend}/{variant}"
-            per[variant] = (instructions(exe, kind, LONG) - instructions(exe, kind, SHORT)) / (LONG - SHORT)
+            per[variant] = per_pair(exe, f"{backend}/{variant}")
         raw, ours = per.get("raw"), per["boundflow"]
         raw_cell = "—" if raw is None else f"{raw:.1f}"
         over_cell = "—" if raw is None else f"{ours - raw:+.1f}"
@@ -84,15 +92,14 @@ def main():
     if "--async" in sys.argv:
         return async_pairs()
     exe = executable()
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    commit = head_commit()
     print(f"Instructions per try_send + try_recv pair (callgrind, capacity 64, commit {commit}):\n")
     print("| backend | raw | boundflow | boundflow − raw | boundflow over AnyBackend | AnyBackend − static |")
     print("|---|---|---|---|---|---|")
     for backend in BACKENDS:
         per = {}
         for variant in ("raw", "boundflow", "any"):
-            kind = f"{backend}/{variant}"
-            per[variant] = (instructions(exe, kind, LONG) - instructions(exe, kind, SHORT)) / (LONG - SHORT)
+            per[variant] = per_pair(exe, f"{backend}/{variant}")
         print(
             f"| {backend} | {per['raw']:.1f} | {per['boundflow']:.1f} | {per['boundflow'] - per['raw']:+.1f} "
             f"| {per['any']:.1f} | {per['any'] - per['boundflow']:+.1f} |"
