@@ -252,8 +252,8 @@ fn stress(channel: &str, messages: u64) {
     let handles: Vec<u64> = (0..HANDLES).map(|_| receiver(registry, channel)).collect();
     let seen = Arc::new(Mutex::new(BTreeMap::<u64, usize>::new()));
     let delivered = Arc::new(AtomicUsize::new(0));
-    // How often a message was kept, and what each handle delivered: the test ran the paths
-    // it is about.
+    // How often a message was kept (the test ran the path it is about), and what each handle
+    // delivered.
     let kept = Arc::new(AtomicUsize::new(0));
     let per_handle: Arc<Vec<AtomicUsize>> =
         Arc::new((0..HANDLES).map(|_| AtomicUsize::new(0)).collect());
@@ -374,12 +374,18 @@ fn stress(channel: &str, messages: u64) {
         kept.load(Ordering::Relaxed) > 0,
         "{channel}: no message was kept"
     );
-    for (h, n) in per_handle.iter().enumerate() {
-        assert!(
-            n.load(Ordering::Relaxed) > 0,
-            "{channel}: handle {h} received nothing"
-        );
-    }
+    // Which handle's threads win the receiver's lock is the scheduler's choice (on two busy
+    // cores one handle can take every message); that a message kept by one handle's call
+    // reaches another is tested deterministically above. Here the handles' counts must add up.
+    let per_handle: Vec<usize> = per_handle
+        .iter()
+        .map(|n| n.load(Ordering::Relaxed))
+        .collect();
+    assert_eq!(
+        per_handle.iter().sum::<usize>() as u64,
+        messages,
+        "{channel}: per handle {per_handle:?}"
+    );
     let seen = seen.lock().unwrap();
     let duplicated: Vec<_> = seen.iter().filter(|(_, times)| **times > 1).collect();
     assert!(
