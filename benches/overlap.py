@@ -49,7 +49,8 @@ def main():
                 apart.append(f"  {'/'.join(cell)} {name}: {a[0]}–{a[1]} against {b[0]}–{b[1]}")
     ranges = 2 * len(shared)
     print(f"{ranges - len(apart)} of {ranges} ranges overlap ({len(shared)} cells, throughput and CPU)")
-    print("\n".join(apart))
+    for line in apart:
+        print(line)
 
 
 if __name__ == "__main__":
