@@ -73,3 +73,51 @@ fn refused<T>(err: flume::TrySendError<T>) -> TrySendError<T> {
         flume::TrySendError::Disconnected(msg) => TrySendError::Closed(msg),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::expect_used)]
+
+    use std::pin::pin;
+    use std::task::{Context, Waker};
+
+    use boundflow_core::{BoundedChannel, Capacity, RawReceiver, RawSender, TryRecvError};
+
+    use super::Flume;
+
+    /// Why raw flume is faster at capacity 1 in async (the adaptor's module docs, "Fairness"):
+    /// its receive moves a waiting send's message into the queue, so the send is done before
+    /// its future runs again — and a future dropped then has delivered.
+    #[test]
+    fn raw_flume_delivers_a_waiting_send_whose_future_is_dropped() {
+        let (tx, rx) = flume::bounded::<u64>(1);
+        assert!(tx.try_send(0).is_ok());
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut send = pin!(tx.send_async(1));
+            assert!(send.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(rx.try_recv(), Ok(0));
+        }
+        assert_eq!(
+            rx.try_recv(),
+            Ok(1),
+            "flume handed the waiting message off at the pop"
+        );
+    }
+
+    /// The same steps through the adaptor: the cancel contract holds (the dropped send's
+    /// message was never queued), which is why the adaptor does not hand off.
+    #[test]
+    fn a_dropped_waiting_send_delivers_nothing_through_the_adaptor() {
+        let capacity = Capacity::new(1).expect("capacity 1");
+        let (tx, mut rx) = Flume.bounded::<u64>(capacity);
+        assert!(tx.try_send(0).is_ok());
+        let mut cx = Context::from_waker(Waker::noop());
+        {
+            let mut send = pin!(tx.send_until(1, None));
+            assert!(send.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(rx.try_recv(), Ok(0));
+        }
+        assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    }
+}

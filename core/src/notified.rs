@@ -18,10 +18,17 @@
 //! - **Fairness: no hand-off.** A pop wakes the longest-waiting sender, but does not reserve
 //!   the freed slot for it: the woken sender retries its push and may find that a newcomer's
 //!   `try_send` took the slot first (then it waits again, at the back). This is what
-//!   crossbeam-channel and flume do in their own blocking sends, and what keeps a pop free of
-//!   locks when nobody waits; the cost is that a sender under constant contention can wait
-//!   longer than FIFO order would make it. (tokio's own semaphore does hand freed permits to
-//!   waiters in order: the tokio backend keeps that.)
+//!   crossbeam-channel does in its own blocking sends, and what keeps a pop free of locks when
+//!   nobody waits; the cost is that a sender under constant contention can wait longer than
+//!   FIFO order would make it. (tokio's own semaphore does hand freed permits to waiters in
+//!   order: the tokio backend keeps that; a dropped send gives its permit back.) flume hands
+//!   off the message itself: a waiting send leaves it in a hook, and the pop that frees a slot
+//!   moves it into the queue (`pull_pending`), so the send is done before its future runs
+//!   again. The adaptor cannot do that under the cancel contract (a `send` future owns its
+//!   message, and dropping it drops the message, never counted in `sent`: the conformance
+//!   suite's `cancelled_send_is_never_counted`): a future dropped after the pop would already
+//!   have delivered. That hand-off is why raw flume is faster at capacity 1 in async, where the
+//!   adaptor costs one more task switch per message (`benches/README.md`).
 //! - **Notifying only when someone waits**: senders publish a count of waiters not yet woken,
 //!   the receiver a waiting flag; after a push (pop) the other side's is read behind a
 //!   barrier, and only a waiting side is woken (notifying on every operation took 1.43x the time
