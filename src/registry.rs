@@ -125,12 +125,25 @@ pub struct RegistryBuilder {
     observers: Vec<Arc<dyn Observer>>,
     clock: Arc<dyn Clock>,
     tick_thread: bool,
+    #[cfg(feature = "tracing")]
+    tracing_warnings: bool,
 }
 
 impl RegistryBuilder {
     /// An observer for every channel the registry opens.
     pub fn observer(mut self, observer: Arc<dyn Observer>) -> Self {
         self.observers.push(observer);
+        self
+    }
+
+    /// Whether every channel the registry opens logs its saturation warnings through
+    /// `tracing` ([`TracingObserver`](crate::TracingObserver): `warn!` on entering and on each
+    /// reminder, as the defaults table's thresholds and reminder interval say; `info!` on
+    /// leaving). On by default: the configuration's warning keys would otherwise do nothing
+    /// visible. Turn it off where an observer of your own logs instead.
+    #[cfg(feature = "tracing")]
+    pub fn tracing_warnings(mut self, on: bool) -> Self {
+        self.tracing_warnings = on;
         self
     }
 
@@ -154,6 +167,12 @@ impl RegistryBuilder {
     /// [`RegistryError::Watcher`] for thresholds or an interval that cannot work;
     /// [`RegistryError::Tick`] if the thread cannot start.
     pub fn build(self) -> Result<Registry, RegistryError> {
+        #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
+        let mut observers = self.observers;
+        #[cfg(feature = "tracing")]
+        if self.tracing_warnings {
+            observers.push(Arc::new(crate::TracingObserver));
+        }
         let defaults = &self.config.defaults;
         let thresholds = SaturationThresholds {
             warn: defaults.log_warning_threshold.value,
@@ -187,7 +206,7 @@ impl RegistryBuilder {
         };
         Ok(Registry {
             config: self.config,
-            observers: self.observers,
+            observers,
             watcher,
             health,
             open: Mutex::new(HashMap::new()),
@@ -248,6 +267,8 @@ impl Registry {
             observers: Vec::new(),
             clock: Arc::new(SystemClock),
             tick_thread: true,
+            #[cfg(feature = "tracing")]
+            tracing_warnings: true,
         }
     }
 

@@ -381,3 +381,71 @@ fn an_observer_reading_the_registry_in_a_tick_does_not_deadlock_an_open() {
         "the tick never heard `Left`"
     );
 }
+
+/// What the registry's channels log through `tracing` while `run` ticks them: the default
+/// (`TracingObserver` on every channel) or with `tracing_warnings(false)`.
+#[cfg(feature = "tracing")]
+fn logged_by_registry(tracing_warnings: bool) -> String {
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+    impl std::io::Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let buffer = Buffer::default();
+    let writer = buffer.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || writer.clone())
+        .finish();
+    let config = Loader::from_dir(presets::dir())
+        .environment("test")
+        .backends(boundflow::compiled_backends())
+        .load()
+        .unwrap();
+    let clock = FakeClock::new();
+    let registry = Registry::builder(config)
+        .clock(Arc::new(clock.clone()))
+        .tick_thread(false)
+        .tracing_warnings(tracing_warnings)
+        .build()
+        .unwrap();
+    tracing::subscriber::with_default(subscriber, || {
+        let (tx, mut rx) = registry.open::<u64>("event_publisher.event_queue").unwrap();
+        // 90% of 500: above the preset's warning threshold.
+        for n in 0..450 {
+            tx.try_send(n).unwrap();
+        }
+        registry.tick_now();
+        while rx.try_recv().is_ok() {}
+        clock.advance(Duration::from_secs(1));
+        registry.tick_now();
+    });
+    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+}
+
+/// A registry's channels warn through `tracing` without being asked to (the configuration's
+/// thresholds would otherwise show nowhere), and stop when told.
+#[cfg(feature = "tracing")]
+#[test]
+fn registry_channels_log_saturation_through_tracing() {
+    let logged = logged_by_registry(true);
+    let lines: Vec<&str> = logged.lines().collect();
+    assert_eq!(lines.len(), 2, "{logged}");
+    assert!(lines[0].contains("WARN") && lines[0].contains("channel saturated"));
+    assert!(lines[1].contains("INFO") && lines[1].contains("channel no longer saturated"));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("channel=\"event_publisher.event_queue\"")
+                && l.contains("capacity=500")),
+        "{logged}"
+    );
+    assert_eq!(logged_by_registry(false), "");
+}
