@@ -1,9 +1,13 @@
 //! Loads the shipped presets for an environment (argument, else `BOUNDFLOW_ENV`, else `test`)
 //! and prints every channel with its backend, capacity, policy and where each value came from.
 //!
+//! The presets' base puts one channel on flume (the `demo` environment also uses crossbeam
+//! and async-channel: `--all-features`); a backend the build lacks is a load error naming its
+//! cargo feature.
+//!
 //! ```sh
-//! cargo run --features config --example configured_channels -- production
-//! BOUNDFLOW__MPSC_CHANNELS__ORCHESTRATION__COMMAND_BUFFER_SIZE=42 cargo run --features config --example configured_channels
+//! cargo run --features config,flume --example configured_channels -- production
+//! BOUNDFLOW__MPSC_CHANNELS__ORCHESTRATION__COMMAND_BUFFER_SIZE=42 cargo run --features config,flume --example configured_channels
 //! ```
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
