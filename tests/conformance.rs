@@ -55,6 +55,7 @@ macro_rules! runtime_module {
                 policy_drop_oldest_evicts_fifo,
                 policy_drop_oldest_counts_one_full_event,
                 policy_retry_gives_up_after_max_attempts,
+                policy_retry_gives_up_at_its_deadline,
                 policy_retry_yields_until_room_appears,
                 policy_retry_refuses_zero_attempts,
                 wait_strategies_deliver_everything,

@@ -942,6 +942,39 @@ pub async fn policy_retry_gives_up_after_max_attempts<R: Runtime, B: Backend>() 
     assert!(send::<R, _, _>(&tx, Job(3)).await.is_ok());
 }
 
+/// `retry` with an overall deadline: on a channel that stays full, the deadline ends the send
+/// long before its attempts run out — `Full(msg)`, never before the deadline, counted as one
+/// exhausted retry and one wait at least that long.
+pub async fn policy_retry_gives_up_at_its_deadline<R: Runtime, B: Backend>() {
+    let deadline = Duration::from_millis(40);
+    let retry = RetryPolicy {
+        max_attempts: 1_000,
+        initial_backoff: Duration::from_millis(5),
+        max_backoff: Duration::from_millis(5),
+        deadline: Some(deadline),
+        ..RetryPolicy::default()
+    };
+    let (tx, mut rx) = with_policy::<Job, B>(1, OverflowPolicy::Retry(retry)).expect("channel");
+    tx.try_send(Job(1)).map_err(|_| "room").expect("room");
+    let started = std::time::Instant::now();
+    match send::<R, _, _>(&tx, Job(2)).await {
+        Err(SendError::Full(Job(2))) => {}
+        other => panic!(
+            "expected Full(Job(2)), got {:?}",
+            other.map_err(|e| e.to_string())
+        ),
+    }
+    assert!(started.elapsed() >= deadline, "gave up before the deadline");
+    let stats = tx.stats();
+    assert_eq!(stats.retries_exhausted, 1, "{stats:?}");
+    // Each pause is at least 2.5 ms (half of 5 ms, jittered), so at most 16 retries fit before
+    // the deadline, and one at it: the deadline, not `max_attempts` (999 retries), ended it.
+    assert!((1..=17).contains(&stats.retries), "{stats:?}");
+    assert_eq!(stats.send_wait.count, 1, "{stats:?}");
+    assert!(stats.send_wait.sum >= deadline, "{stats:?}");
+    assert!(matches!(rx.try_recv(), Ok(Job(1))));
+}
+
 /// `retry` with zero backoff still lets the consumer run between attempts (on a
 /// current-thread runtime it shares the thread), so the send succeeds once room appears.
 pub async fn policy_retry_yields_until_room_appears<R: Runtime, B: Backend>() {
