@@ -427,27 +427,62 @@ impl Registry {
     /// `Closed`, blocked ones wake; on tokio, at the receiver's next receive);
     /// receivers get until `deadline` to drain (`Duration::MAX`: as long as it takes); then a
     /// final tick.
+    ///
+    /// Blocks the calling thread while it waits for the drain. Inside a tokio runtime it waits
+    /// in `block_in_place` on a multi-thread runtime; where blocking would deadlock (a
+    /// current-thread runtime: the receivers could never run), it closes, does not wait, and
+    /// says so in [`ShutdownReport::would_deadlock`] — use
+    /// [`shutdown_async`](Self::shutdown_async) there.
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let until = Instant::now().checked_add(deadline);
+        let (mut report, handles) = self.close_all();
+        let waited = crate::runtime::block((), |()| {
+            while until.is_none_or(|until| Instant::now() < until) && !all_drained(&handles) {
+                std::thread::sleep(DRAIN_POLL);
+            }
+        });
+        report.would_deadlock = waited.is_err();
+        self.finish_shutdown(report, &handles)
+    }
+
+    /// [`shutdown`](Self::shutdown) for async code, on any executor: the same steps, awaiting
+    /// the drain instead of blocking the thread, so receivers on the same (current-thread)
+    /// runtime go on draining meanwhile.
+    pub async fn shutdown_async(&self, deadline: Duration) -> ShutdownReport {
+        let until = Instant::now().checked_add(deadline);
+        let (report, handles) = self.close_all();
+        while until.is_none_or(|until| Instant::now() < until) && !all_drained(&handles) {
+            let now = Instant::now();
+            let next = now.checked_add(DRAIN_POLL).unwrap_or(now);
+            crate::timer::sleep_until(until.map_or(next, |until| until.min(next))).await;
+        }
+        self.finish_shutdown(report, &handles)
+    }
+
+    /// Stops handing out channels and closes every open one: the report's `closed`, and the
+    /// handles to watch drain.
+    fn close_all(&self) -> (ShutdownReport, Vec<(String, ChannelHandle)>) {
         self.shut_down.store(true, Relaxed);
         let mut report = ShutdownReport::default();
-        let handles: Vec<(String, ChannelHandle)> = {
-            let open = lock(&self.open);
-            for (name, opened) in open.iter() {
-                if !opened.handle.is_gone() && (opened.close)() {
-                    report.closed.push(name.clone());
-                }
+        let open = lock(&self.open);
+        for (name, opened) in open.iter() {
+            if !opened.handle.is_gone() && (opened.close)() {
+                report.closed.push(name.clone());
             }
-            open.iter()
-                .map(|(name, opened)| (name.clone(), opened.handle.clone()))
-                .collect()
-        };
-        let drained = |handle: &ChannelHandle| handle.is_gone() || handle.stats().depth == 0;
-        while until.is_none_or(|until| Instant::now() < until)
-            && !handles.iter().all(|(_, h)| drained(h))
-        {
-            std::thread::sleep(Duration::from_millis(1));
         }
+        let handles = open
+            .iter()
+            .map(|(name, opened)| (name.clone(), opened.handle.clone()))
+            .collect();
+        (report, handles)
+    }
+
+    /// After the drain wait: what is left, and the final tick.
+    fn finish_shutdown(
+        &self,
+        mut report: ShutdownReport,
+        handles: &[(String, ChannelHandle)],
+    ) -> ShutdownReport {
         report.undrained = handles
             .iter()
             .filter(|(_, h)| !drained(h))
@@ -478,6 +513,18 @@ impl fmt::Debug for Registry {
     }
 }
 
+/// How often a shutdown looks whether the receivers have drained.
+const DRAIN_POLL: Duration = Duration::from_millis(1);
+
+/// Whether a closed channel has nothing left for its receiver (or is gone).
+fn drained(handle: &ChannelHandle) -> bool {
+    handle.is_gone() || handle.stats().depth == 0
+}
+
+fn all_drained(handles: &[(String, ChannelHandle)]) -> bool {
+    handles.iter().all(|(_, handle)| drained(handle))
+}
+
 /// What [`Registry::shutdown`] did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 #[non_exhaustive]
@@ -486,6 +533,10 @@ pub struct ShutdownReport {
     pub closed: Vec<String>,
     /// Channels still holding messages at the deadline, with their depth.
     pub undrained: Vec<(String, usize)>,
+    /// [`Registry::shutdown`] did not wait for the drain: blocking the calling thread would
+    /// have deadlocked it (a current-thread tokio runtime). `undrained` is what was left at
+    /// once; [`Registry::shutdown_async`] waits there.
+    pub would_deadlock: bool,
 }
 
 /// Every open channel, as [`Registry::snapshot`] reads it.

@@ -449,3 +449,47 @@ fn registry_channels_log_saturation_through_tracing() {
     );
     assert_eq!(logged_by_registry(false), "");
 }
+
+/// On a current-thread runtime, the blocking `shutdown` cannot wait for a receiver task on
+/// that same thread: it closes, returns at once (even with `Duration::MAX`) and says so;
+/// `shutdown_async` waits while the task drains everything.
+#[test]
+fn shutdown_inside_a_current_thread_runtime_never_hangs_and_the_async_one_waits() {
+    let name = "worker.step_processor.execution_request";
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (registry, _, _) = registry("test");
+    let (tx, _rx) = registry.open::<u64>(name).unwrap();
+    for n in 0..7 {
+        tx.try_send(n).unwrap();
+    }
+    let report = runtime.block_on(async { registry.shutdown(Duration::MAX) });
+    assert!(report.would_deadlock, "{report:?}");
+    assert_eq!(report.closed, [name]);
+    assert_eq!(report.undrained, [(name.to_owned(), 7)]);
+
+    let (registry, _, _) = self::registry("test");
+    let (tx, mut rx) = registry.open::<u64>(name).unwrap();
+    for n in 0..50 {
+        tx.try_send(n).unwrap();
+    }
+    let (report, received) = runtime.block_on(async {
+        let drainer = tokio::task::spawn(async move {
+            // Late, so a shutdown that did not wait would report all 50 still queued.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            let mut received = Vec::new();
+            while let Ok(msg) = rx.recv().await {
+                received.push(msg);
+            }
+            received
+        });
+        let report = registry.shutdown_async(Duration::MAX).await;
+        (report, drainer.await.unwrap())
+    });
+    assert!(!report.would_deadlock);
+    assert!(report.undrained.is_empty(), "{report:?}");
+    assert_eq!(received, (0..50).collect::<Vec<u64>>());
+    assert!(tx.try_send(50).unwrap_err().is_closed());
+}
