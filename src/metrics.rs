@@ -12,6 +12,11 @@
 //!   channel goes and another takes its name: the publisher keeps each departed channel's final
 //!   totals by name and writes departed + own. A channel that goes away is published once more
 //!   with its final totals, and its gauges are set to 0.
+//! - A name's series belong to one live channel at a time, across every publisher of the
+//!   process (`owners`): a second live channel of that name is refused, not mixed in
+//!   ([`MetricsPublisher::refused`]).
+
+mod owners;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
@@ -126,9 +131,13 @@ impl Totals {
 /// module docs). Add it to the watcher: `watcher.add_publisher(Arc::new(MetricsPublisher::new()))`.
 #[derive(Debug)]
 pub struct MetricsPublisher {
+    /// This publisher's number in the process-wide table of series owners.
+    id: u64,
     enabled: AtomicBool,
     /// Final totals of the channels that have gone, by name.
     departed: Mutex<HashMap<String, Totals>>,
+    /// The names the last tick did not write: another live channel of the name owns them.
+    refused: Mutex<Vec<String>>,
 }
 
 impl Default for MetricsPublisher {
@@ -141,8 +150,10 @@ impl MetricsPublisher {
     /// A publisher that is on.
     pub fn new() -> Self {
         MetricsPublisher {
+            id: owners::new_publisher_id(),
             enabled: AtomicBool::new(true),
             departed: Mutex::new(HashMap::new()),
+            refused: Mutex::new(Vec::new()),
         }
     }
 
@@ -157,6 +168,23 @@ impl MetricsPublisher {
     pub fn is_enabled(&self) -> bool {
         self.enabled.load(Relaxed)
     }
+
+    /// The channel names the last tick did not write, sorted: another live channel of the same
+    /// name, published by this or another publisher of the process, owns their series (two
+    /// registries of the same configuration, say). Each such name is also logged once through
+    /// `tracing` (feature `tracing`) when it is first refused.
+    pub fn refused(&self) -> Vec<String> {
+        self.refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl Drop for MetricsPublisher {
+    fn drop(&mut self) {
+        owners::Owners::lock().release(self.id);
+    }
 }
 
 impl Publish for MetricsPublisher {
@@ -165,6 +193,11 @@ impl Publish for MetricsPublisher {
         if enabled {
             describe();
         }
+        let mut owners = owners::Owners::lock();
+        if !enabled {
+            owners.release(self.id);
+        }
+        let mut refused = Vec::new();
         let mut departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
         for report in reports {
             let name = report.info.name();
@@ -175,7 +208,11 @@ impl Publish for MetricsPublisher {
                 .fold(earlier, |sum, stats| sum.plus(&Totals::of(stats)));
             let totals = earlier.plus(&Totals::of(&report.stats));
             if enabled {
-                write(report, &totals);
+                if owners.claim(self.id, report) {
+                    write(report, &totals);
+                } else {
+                    refused.push(name.to_owned());
+                }
             }
             // A gone channel's totals now belong to the name; so do its merged predecessors'.
             let keep = if report.gone { totals } else { earlier };
@@ -183,6 +220,18 @@ impl Publish for MetricsPublisher {
                 departed.insert(name.to_owned(), keep);
             }
         }
+        drop((owners, departed));
+        refused.sort();
+        let mut last = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        #[cfg(feature = "tracing")]
+        for name in refused.iter().filter(|name| !last.contains(name)) {
+            tracing::warn!(
+                target: "boundflow",
+                channel = name.as_str(),
+                "another live channel of this name already writes its metrics: this one is not published"
+            );
+        }
+        *last = refused;
     }
 }
 

@@ -436,7 +436,9 @@ fn logged_by_registry(tracing_warnings: bool) -> String {
 #[test]
 fn registry_channels_log_saturation_through_tracing() {
     let logged = logged_by_registry(true);
-    let lines: Vec<&str> = logged.lines().collect();
+    // Only the saturation lines: a registry of another test running at the same time may own
+    // the channel's metrics, and this one's publisher then logs that it was refused.
+    let lines: Vec<&str> = logged.lines().filter(|l| l.contains("saturated")).collect();
     assert_eq!(lines.len(), 2, "{logged}");
     assert!(lines[0].contains("WARN") && lines[0].contains("channel saturated"));
     assert!(lines[1].contains("INFO") && lines[1].contains("channel no longer saturated"));
@@ -447,7 +449,10 @@ fn registry_channels_log_saturation_through_tracing() {
                 && l.contains("capacity=500")),
         "{logged}"
     );
-    assert_eq!(logged_by_registry(false), "");
+    assert!(
+        !logged_by_registry(false).contains("saturated"),
+        "tracing_warnings(false) still logged"
+    );
 }
 
 /// On a current-thread runtime, the blocking `shutdown` cannot wait for a receiver task on
