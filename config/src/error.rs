@@ -36,7 +36,8 @@ pub enum ErrorKind {
     Conflict,
     /// A defaults key that no channel reads.
     UnusedKey,
-    /// Advice: a channel the `test` environment does not size.
+    /// Advice: a channel the `test` environment does not size (or no `test` environment that
+    /// loads at all: the warning then names no key).
     MissingTestOverride,
     /// Advice: a channel larger in `test` than in `production`.
     TestAboveProduction,

@@ -397,15 +397,6 @@ impl Loader {
                 .join(&self.file_name)
                 .is_file()
         };
-        let test = if present("test") { load("test") } else { None };
-        let production = if present("production") {
-            load("production")
-        } else {
-            None
-        };
-        let Some(test) = test else {
-            return;
-        };
         // Sized by the test layer itself, whatever the directory's path holds.
         let test_overlay = dir
             .join("environments")
@@ -413,6 +404,36 @@ impl Loader {
             .join(&self.file_name)
             .display()
             .to_string();
+        let test = if present("test") { load("test") } else { None };
+        let production = if present("production") {
+            load("production")
+        } else {
+            None
+        };
+        let Some(test) = test else {
+            // The guide's rule 5: every configuration has environment overrides, tests with
+            // small buffers. Without a loadable `test` layer no channel has them.
+            let (message, fix) = if present("test") {
+                (
+                    "the `test` environment does not load, so no channel's test size is known",
+                    "run `boundflow check --env test` and fix what it reports",
+                )
+            } else {
+                (
+                    "there is no `test` environment: tests run with the base's (production-sized) buffers",
+                    "add environments/test with smaller sizes, so tests see backpressure early",
+                )
+            };
+            config.warnings.push(ConfigError {
+                kind: ErrorKind::MissingTestOverride,
+                file: test_overlay,
+                line: None,
+                key: String::new(),
+                message: message.to_owned(),
+                fix: fix.to_owned(),
+            });
+            return;
+        };
         for channel in &test.channels {
             let overridden = matches!(&channel.capacity.source, Source::File { path, .. } if **path == *test_overlay);
             if !overridden {

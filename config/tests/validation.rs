@@ -678,6 +678,59 @@ fn the_test_override_advice_does_not_read_the_path() {
     std::fs::remove_dir_all(dir.parent().unwrap().parent().unwrap()).unwrap();
 }
 
+/// The guide's rule 5 when `test` gives no sizes at all: a directory with no `test`
+/// environment, and one whose `test` layer does not load, each get one warning saying so
+/// (and loading still succeeds: it is advice).
+#[test]
+fn a_missing_or_broken_test_environment_is_advised() {
+    for (name, test_layer, says) in [
+        ("no-test", None, "there is no `test` environment"),
+        (
+            "broken-test",
+            Some("[mpsc_channels.a]\nx_buffer_size = \"big\"\n"),
+            "the `test` environment does not load",
+        ),
+    ] {
+        let dir = tempdir(name);
+        let mut files = vec![
+            (
+                "base/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 100\n",
+            ),
+            (
+                "environments/production/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 200\n",
+            ),
+        ];
+        files.extend(test_layer.map(|text| ("environments/test/mpsc_channels.toml", text)));
+        for (path, text) in files {
+            std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+            std::fs::write(dir.join(path), text).unwrap();
+        }
+        let config = Loader::from_dir(&dir)
+            .environment("production")
+            .variables(NO_VARS)
+            .load()
+            .unwrap();
+        let advice: Vec<(ErrorKind, &str)> = config
+            .warnings
+            .iter()
+            .map(|w| (w.kind, w.message.as_str()))
+            .collect();
+        assert_eq!(advice.len(), 1, "{name}: {advice:?}");
+        assert_eq!(advice[0].0, ErrorKind::MissingTestOverride, "{name}");
+        assert!(advice[0].1.starts_with(says), "{name}: {advice:?}");
+        assert!(
+            config.warnings[0]
+                .file
+                .ends_with("environments/test/mpsc_channels.toml"),
+            "{:?}",
+            config.warnings[0]
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
+
 /// An environment is one directory under `environments/`; an empty `BOUNDFLOW_ENV` is unset.
 #[test]
 fn environment_names_are_plain_directory_names() {
