@@ -2,7 +2,8 @@
 //! per backend, 8 producers (4 blocking threads, 4 async tasks) x 1 consumer mixing blocking,
 //! async and non-waiting receives, at capacities 1 and 64; a watcher thread checks that the
 //! counters never go backwards while messages move. And per backend one blocking producer
-//! alone at capacity 64 (a quarter of the messages), in order.
+//! alone at capacity 64 (a quarter of the messages), in order. And `drop_oldest` under load on
+//! the three backends that support it (an eighth of the messages).
 //!
 //! Run in release: `cargo test --release --all-features --test stress`. The message count per
 //! backend (split over the two capacities) is `BOUNDFLOW_STRESS_MESSAGES`, default 1,000,000;
@@ -238,6 +239,100 @@ fn lone_sender<B: BoundedChannel + Default>() {
         stats.full_events
     );
     assert_eq!(stats.depth, 0);
+}
+
+/// `drop_oldest` under load: four producers force messages into a channel of 8 while a consumer
+/// drains it. Every message is received at most once, in its producer's order (gaps are
+/// evictions); none that `force_send` handed back as evicted is ever received; and the
+/// evictions counted equal the messages the test saw go unreceived.
+fn drop_oldest_under_load<B: BoundedChannel + Default>() {
+    const FORCING: u64 = 4;
+    let per_producer = messages_per_backend() / 8 / FORCING;
+    let (tx, mut rx) = ChannelBuilder::new(B::default(), "stress.drop_oldest", 8)
+        .policy(boundflow::OverflowPolicy::DropOldest)
+        .build::<u64>()
+        .unwrap();
+    let producers: Vec<_> = (0..FORCING)
+        .map(|p| {
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let mut handed_back = Vec::new();
+                for seq in 0..per_producer {
+                    let msg = p << SEQ_BITS | seq;
+                    if seq % 2 == 0 {
+                        tx.send_blocking(msg).unwrap();
+                    } else if let Some(evicted) = tx.force_send(msg).unwrap() {
+                        handed_back.push(evicted);
+                    }
+                    // Now and then let the consumer in, so its pops race the evictions (left
+                    // alone, four producers evict nearly everything before it runs).
+                    if seq % 16 == 0 {
+                        std::thread::yield_now();
+                    }
+                }
+                handed_back
+            })
+        })
+        .collect();
+    drop(tx);
+    let mut received = std::collections::HashSet::new();
+    let mut next = [0u64; FORCING as usize];
+    loop {
+        let msg = match rx.recv_timeout_blocking(PATIENCE) {
+            Ok(msg) => msg,
+            Err(boundflow::RecvTimeoutError::Closed) => break,
+            Err(other) => panic!("receive failed: {other:?}"),
+        };
+        let (producer, seq) = ((msg >> SEQ_BITS) as usize, msg & ((1 << SEQ_BITS) - 1));
+        assert!(
+            seq >= next[producer],
+            "producer {producer}: {seq} after {}: duplicated or reordered",
+            next[producer]
+        );
+        next[producer] = seq + 1;
+        received.insert(msg);
+    }
+    let handed_back: Vec<u64> = producers
+        .into_iter()
+        .flat_map(|p| p.join().unwrap())
+        .collect();
+    assert!(
+        handed_back.iter().all(|msg| !received.contains(msg)),
+        "a message handed back as evicted was also received"
+    );
+    let total = FORCING * per_producer;
+    let unreceived = total - received.len() as u64;
+    assert!(handed_back.len() as u64 <= unreceived);
+    let stats = rx.stats();
+    assert_eq!(stats.received, received.len() as u64, "{stats:?}");
+    assert_eq!(stats.evicted, unreceived, "{stats:?}");
+    assert_eq!(
+        (stats.sent, stats.depth, stats.discarded_at_close),
+        (total, 0, 0),
+        "{stats:?}"
+    );
+}
+
+macro_rules! drop_oldest_stress_tests {
+    ($($name:ident: $backend:ty, $feature:literal;)+) => {$(
+        #[cfg(feature = $feature)]
+        mod $name {
+            #[test]
+            #[cfg_attr(debug_assertions, ignore = "run in release: cargo test --release --test stress")]
+            fn drop_oldest_four_producers() {
+                super::super::drop_oldest_under_load::<$backend>();
+            }
+        }
+    )+};
+}
+
+/// tokio refuses `drop_oldest`: the other three.
+mod drop_oldest {
+    drop_oldest_stress_tests! {
+        flume: boundflow::Flume, "flume";
+        crossbeam: boundflow::Crossbeam, "crossbeam";
+        async_channel: boundflow::AsyncChannel, "async-channel";
+    }
 }
 
 macro_rules! stress_tests {
