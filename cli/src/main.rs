@@ -136,8 +136,9 @@ struct SizeArgs {
     /// The configuration directory, to print the exact file and key to change.
     #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
-    /// Its environment.
-    #[arg(long = "env", value_name = "ENV")]
+    /// Its environment: the one the snapshot came from (default: `BOUNDFLOW_ENV`; needed when
+    /// the directory has environments).
+    #[arg(long = "env", value_name = "ENV", value_parser = environment_name)]
     environment: Option<String>,
 }
 

@@ -60,13 +60,20 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
     let config = match &args.config_dir {
         Some(dir) => {
             let mut loader = Loader::from_dir(dir).backends(boundflow::compiled_backends());
-            if let Some(env) = &args.environment {
-                loader = loader.environment(env.clone());
+            match &args.environment {
+                Some(env) => loader = loader.environment(env.clone()),
+                None => refuse_base_alone(dir)?,
             }
             Some(loader.load().map_err(|errors| errors.to_string())?)
         }
         None => None,
     };
+    // A suggestion above the loader's limit would not load.
+    let limit = config
+        .as_ref()
+        .map_or(boundflow::DEFAULT_MAX_CAPACITY, |c| {
+            c.defaults.max_capacity.value
+        }) as u64;
     let mut changes = 0;
     for channel in channels {
         let name = channel["name"].as_str().unwrap_or("?");
@@ -79,6 +86,15 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
             );
             continue;
         };
+        if capacity >= limit {
+            println!(
+                "# {name}: capacity {capacity} is at max_capacity {limit} and would need {new}: \
+                 add consumers or make them faster (or raise max_capacity in the defaults table)"
+            );
+            continue;
+        }
+        let capped = new > limit;
+        let new = new.min(limit);
         changes += 1;
         let why = if full > 0 {
             format!(
@@ -89,6 +105,11 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
                 "high-water mark {high_water} is over {}% of {capacity}",
                 args.target_utilisation
             )
+        };
+        let why = if capped {
+            format!("{why}; capped at max_capacity {limit}")
+        } else {
+            why
         };
         let place = config
             .as_ref()
@@ -110,6 +131,32 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
         println!("no channel needs a change");
     }
     Ok(())
+}
+
+/// Without `--env` (nor `BOUNDFLOW_ENV`), only the base would be read: in a directory with
+/// environments, the lines printed could name base values that the snapshot's environment
+/// overrides, and editing them would change nothing.
+fn refuse_base_alone(dir: &Path) -> Result<(), String> {
+    if std::env::var_os("BOUNDFLOW_ENV").is_some_and(|env| !env.is_empty()) {
+        return Ok(());
+    }
+    let mut environments: Vec<String> = std::fs::read_dir(dir.join("environments"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|entry| entry.path().is_dir())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .collect();
+    if environments.is_empty() {
+        return Ok(());
+    }
+    environments.sort();
+    Err(format!(
+        "{} has environments ({}): give --env ENV, the environment the snapshot came from, so \
+         each line names the layer that sets that size",
+        dir.display(),
+        environments.join(", ")
+    ))
 }
 
 /// The file, table header and key of a value set in a file (read back from its line).

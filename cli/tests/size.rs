@@ -15,6 +15,7 @@ fn presets() -> PathBuf {
 fn boundflow(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_boundflow"))
         .args(args)
+        .env_remove("BOUNDFLOW_ENV")
         .output()
         .unwrap();
     (
@@ -108,4 +109,57 @@ fn suggestions_from_a_snapshot_name_the_file_and_key() {
     assert_eq!(code, Some(2), "nothing to size: {err}");
     let (code, _, _) = boundflow(&["size", "--rate", "fast"]);
     assert_eq!(code, Some(2));
+}
+
+/// Two ways `size` could print a line that does nothing: naming a base value an environment
+/// overrides (no `--env` on a directory with environments: refused, listing them), and a size
+/// the loader would refuse (capped at `max_capacity`, or left alone at it with advice).
+#[test]
+fn suggestions_never_point_at_a_shadowed_line_or_an_impossible_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let snapshot = dir.path().join("snapshot.json");
+    let channel = |name: &str, capacity: u64| {
+        format!(
+            r#"{{"name": "{name}", "capacity": {capacity}, "stats": {{"high_water_mark": {capacity}, "full_events": 3}}}}"#
+        )
+    };
+    std::fs::write(
+        &snapshot,
+        format!(
+            r#"{{"channels": [{}, {}]}}"#,
+            channel("worker.step_processor.result", 600_000),
+            channel("orchestration.command", 1 << 20)
+        ),
+    )
+    .unwrap();
+    let snapshot = snapshot.to_str().unwrap();
+    let presets = presets();
+    let presets = presets.to_str().unwrap();
+
+    let (code, out, err) = boundflow(&["size", "--snapshot", snapshot, "--config-dir", presets]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(err.contains("give --env ENV"), "{err}");
+    assert!(err.contains("demo, development, production, test"), "{err}");
+
+    let (code, out, err) = boundflow(&[
+        "size",
+        "--snapshot",
+        snapshot,
+        "--config-dir",
+        presets,
+        "--env",
+        "production",
+    ]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        out.contains("# worker.step_processor.result: 600000 -> 1048576 (3 sends found it full"),
+        "{out}"
+    );
+    assert!(out.contains("capped at max_capacity 1048576"), "{out}");
+    assert!(out.contains("result_buffer_size = 1048576"), "{out}");
+    assert!(
+        out.contains("# orchestration.command: capacity 1048576 is at max_capacity 1048576"),
+        "{out}"
+    );
+    assert!(!out.contains("command_buffer_size = 2097152"), "{out}");
 }
