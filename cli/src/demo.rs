@@ -176,19 +176,40 @@ impl Rates {
 
 pub(crate) fn run(args: &DemoArgs) -> Result<bool, String> {
     let duration = args.duration;
-    let loader = match &args.config_dir {
-        Some(dir) => Loader::from_dir(dir),
-        None => Loader::from_strs(presets::BASE, Some(presets::DEMO)),
+    // The built-in presets run their `demo` environment; a directory of your own, the one
+    // `--env` (or `BOUNDFLOW_ENV`) names, else its base.
+    let (loader, environment) = match &args.config_dir {
+        Some(dir) => (Loader::from_dir(dir), args.environment.clone()),
+        None => (
+            Loader::from_strs(presets::BASE, Some(presets::DEMO)),
+            Some(
+                args.environment
+                    .clone()
+                    .unwrap_or_else(|| "demo".to_owned()),
+            ),
+        ),
+    };
+    let loader = match environment {
+        Some(environment) => loader.environment(environment),
+        None => loader,
     };
     let config = loader
-        .environment(
-            args.environment
-                .clone()
-                .unwrap_or_else(|| "demo".to_owned()),
-        )
         .backends(boundflow::compiled_backends())
         .load()
         .map_err(|errors| errors.to_string())?;
+    let missing: Vec<&str> = STAGES
+        .iter()
+        .map(|(name, _, _)| *name)
+        .filter(|name| config.channel(name).is_none())
+        .collect();
+    if !missing.is_empty() {
+        return Err(format!(
+            "the demo runs five channels ({}); this configuration lacks {}: start from a copy of \
+             config/presets and change sizes, backends or policies",
+            STAGES.map(|(name, _, _)| name).join(", "),
+            missing.join(", ")
+        ));
+    }
     // Before the registry: its publisher talks to whatever recorder is installed.
     if let Some(addr) = args.metrics_addr {
         let bound = crate::serve_metrics::start(addr)?;

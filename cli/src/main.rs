@@ -148,8 +148,9 @@ struct DemoArgs {
     /// A configuration directory instead of the built-in presets.
     #[arg(long, value_name = "DIR")]
     config_dir: Option<PathBuf>,
-    /// The environment (default `demo`).
-    #[arg(long = "env", value_name = "ENV")]
+    /// The environment (default: `demo` for the built-in presets; with `--config-dir`,
+    /// `BOUNDFLOW_ENV`, else the base).
+    #[arg(long = "env", value_name = "ENV", value_parser = environment_name)]
     environment: Option<String>,
     /// How long to run: `10s`, `500ms`, `2m`.
     #[arg(long, default_value = "10s", value_parser = demo::parse_duration)]

@@ -149,3 +149,43 @@ fn metrics_addr_serves_prometheus_while_the_demo_runs() {
     assert_eq!(status.code(), Some(0));
     check_summary(&rest.join().unwrap());
 }
+
+/// `--config-dir` with a configuration that lacks the demo's channels: exit 1 naming the
+/// missing ones and the fix, before anything runs; the shipped presets' own directory (its
+/// base, with no `--env`) runs.
+#[test]
+fn a_config_dir_without_the_demos_channels_is_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("base")).unwrap();
+    std::fs::write(
+        dir.path().join("base/mpsc_channels.toml"),
+        "[mpsc_channels.orchestration]\ncommand_buffer_size = 10\n",
+    )
+    .unwrap();
+    let run = |config_dir: &std::path::Path| {
+        Command::new(env!("CARGO_BIN_EXE_boundflow"))
+            .args(["demo", "--plain", "--duration", "200ms", "--config-dir"])
+            .arg(config_dir)
+            .env_remove("BOUNDFLOW_ENV")
+            .output()
+            .unwrap()
+    };
+    let out = run(dir.path());
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("lacks worker.step_processor.execution_request, worker.step_processor.result"),
+        "{err}"
+    );
+    assert!(!err.contains("lacks orchestration.command"), "{err}");
+    assert!(err.contains("copy of config/presets"), "{err}");
+
+    let presets = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/presets");
+    let out = run(&presets);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
