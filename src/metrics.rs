@@ -18,7 +18,7 @@
 
 mod owners;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
 use std::sync::{Mutex, PoisonError};
 
@@ -136,8 +136,8 @@ pub struct MetricsPublisher {
     enabled: AtomicBool,
     /// Final totals of the channels that have gone, by name.
     departed: Mutex<HashMap<String, Totals>>,
-    /// The names the last tick did not write: another live channel of the name owns them.
-    refused: Mutex<Vec<String>>,
+    /// Live channels not written, by id: another live channel of the name owns its series.
+    refused: Mutex<BTreeMap<u64, String>>,
 }
 
 impl Default for MetricsPublisher {
@@ -153,7 +153,7 @@ impl MetricsPublisher {
             id: owners::new_publisher_id(),
             enabled: AtomicBool::new(true),
             departed: Mutex::new(HashMap::new()),
-            refused: Mutex::new(Vec::new()),
+            refused: Mutex::new(BTreeMap::new()),
         }
     }
 
@@ -169,15 +169,14 @@ impl MetricsPublisher {
         self.enabled.load(Relaxed)
     }
 
-    /// The channel names the last tick did not write, sorted: another live channel of the same
-    /// name, published by this or another publisher of the process, owns their series (two
-    /// registries of the same configuration, say). Each such name is also logged once through
-    /// `tracing` (feature `tracing`) when it is first refused.
+    /// The names of live channels this publisher does not write, sorted: another live channel
+    /// of the same name, published by this or another publisher of the process, owns their
+    /// series (two registries of the same configuration, say). Each such channel is also
+    /// logged once through `tracing` (feature `tracing`) when it is first refused.
     pub fn refused(&self) -> Vec<String> {
-        self.refused
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        let refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
+        let names: BTreeSet<&String> = refused.values().collect();
+        names.into_iter().cloned().collect()
     }
 }
 
@@ -197,41 +196,41 @@ impl Publish for MetricsPublisher {
         if !enabled {
             owners.release(self.id);
         }
-        let mut refused = Vec::new();
+        let mut refused = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
         let mut departed = self.departed.lock().unwrap_or_else(PoisonError::into_inner);
         for report in reports {
             let name = report.info.name();
+            let id = report.info.id();
             let earlier = departed.get(name).copied().unwrap_or_default();
             let earlier = report
                 .departed
                 .iter()
                 .fold(earlier, |sum, stats| sum.plus(&Totals::of(stats)));
             let totals = earlier.plus(&Totals::of(&report.stats));
-            if enabled {
-                if owners.claim(self.id, report) {
+            // Switched off, nothing is claimed, and totals are still kept (see `set_enabled`).
+            let owned = !enabled || owners.claim(self.id, report);
+            if owned {
+                refused.remove(&id);
+                if enabled {
                     write(report, &totals);
-                } else {
-                    refused.push(name.to_owned());
                 }
-            }
-            // A gone channel's totals now belong to the name; so do its merged predecessors'.
-            let keep = if report.gone { totals } else { earlier };
-            if report.gone || !report.departed.is_empty() {
-                departed.insert(name.to_owned(), keep);
+                // A gone channel's totals now belong to the name; so do its merged
+                // predecessors'. A refused channel's never do: its series were not written.
+                let keep = if report.gone { totals } else { earlier };
+                if report.gone || !report.departed.is_empty() {
+                    departed.insert(name.to_owned(), keep);
+                }
+            } else if report.gone {
+                refused.remove(&id);
+            } else if refused.insert(id, name.to_owned()).is_none() {
+                #[cfg(feature = "tracing")]
+                tracing::warn!(
+                    target: "boundflow",
+                    channel = name,
+                    "another live channel of this name already writes its metrics: this one is not published"
+                );
             }
         }
-        drop((owners, departed));
-        refused.sort();
-        let mut last = self.refused.lock().unwrap_or_else(PoisonError::into_inner);
-        #[cfg(feature = "tracing")]
-        for name in refused.iter().filter(|name| !last.contains(name)) {
-            tracing::warn!(
-                target: "boundflow",
-                channel = name.as_str(),
-                "another live channel of this name already writes its metrics: this one is not published"
-            );
-        }
-        *last = refused;
     }
 }
 

@@ -436,12 +436,15 @@ impl Registry {
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let until = Instant::now().checked_add(deadline);
         let (mut report, handles) = self.close_all();
-        let waited = crate::runtime::block((), |()| {
-            while until.is_none_or(|until| Instant::now() < until) && !all_drained(&handles) {
-                std::thread::sleep(DRAIN_POLL);
-            }
-        });
-        report.would_deadlock = waited.is_err();
+        let waiting = || until.is_none_or(|until| Instant::now() < until) && !all_drained(&handles);
+        if waiting() {
+            let waited = crate::runtime::block((), |()| {
+                while waiting() {
+                    std::thread::sleep(DRAIN_POLL);
+                }
+            });
+            report.would_deadlock = waited.is_err();
+        }
         self.finish_shutdown(report, &handles)
     }
 
@@ -533,9 +536,10 @@ pub struct ShutdownReport {
     pub closed: Vec<String>,
     /// Channels still holding messages at the deadline, with their depth.
     pub undrained: Vec<(String, usize)>,
-    /// [`Registry::shutdown`] did not wait for the drain: blocking the calling thread would
-    /// have deadlocked it (a current-thread tokio runtime). `undrained` is what was left at
-    /// once; [`Registry::shutdown_async`] waits there.
+    /// [`Registry::shutdown`] did not wait for a drain that was still to come: blocking the
+    /// calling thread would have deadlocked it (a current-thread tokio runtime; it is not set
+    /// when everything had drained already or the deadline was zero). `undrained` is what was
+    /// left at once; [`Registry::shutdown_async`] waits there.
     pub would_deadlock: bool,
 }
 

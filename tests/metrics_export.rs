@@ -462,15 +462,17 @@ fn alert_rules_parse_and_use_emitted_names() {
 
 /// Two live channels of one name, each watched with a publisher of its own (two registries of
 /// one configuration in one process): the first published owns the name's series, the second
-/// is refused and listed, so the series carry one channel's counts, never a mix of two. Once
-/// the first goes, its final report frees the name and the second is published.
+/// is refused and listed (on every tick, not just the first), so the series carry one
+/// channel's values, never a mix of two. Once the first goes, its final report frees the name
+/// and the second is published. And one publisher on two watchers refuses its second channel
+/// of the name as steadily.
 #[test]
 fn a_second_live_channel_of_a_name_is_refused_not_mixed_in() {
-    // A name no other test uses: the owners of names are process-wide.
+    // Names no other test uses: the owners of names are process-wide.
     let name = "dup.refused";
     let (first_watcher, first) = watcher_with_publisher();
     let (second_watcher, second) = watcher_with_publisher();
-    let channel = |watcher: &Watcher, queued: u64| {
+    let channel = |name: &str, watcher: &Watcher, queued: u64| {
         let (tx, rx) = ChannelBuilder::new(Flume, name, 8).build::<u64>().unwrap();
         watcher.watch(&tx.handle()).unwrap();
         for n in 0..queued {
@@ -478,31 +480,46 @@ fn a_second_live_channel_of_a_name_is_refused_not_mixed_in() {
         }
         (tx, rx)
     };
-    let older = channel(&first_watcher, 3);
-    let _newer = channel(&second_watcher, 5);
+    let older = channel(name, &first_watcher, 5);
+    let _newer = channel(name, &second_watcher, 3);
     let recorder = DebuggingRecorder::new();
-    let tick_both = || {
+    let tick_both = |first_watcher: &Watcher, second_watcher: &Watcher| {
         metrics::with_local_recorder(&recorder, || {
             first_watcher.tick_now();
             second_watcher.tick_now();
         });
         snapshot(&recorder)
     };
-    let m = tick_both();
-    assert_eq!(value(&m, "boundflow_channel_depth", name, &[]), 3.0);
-    assert_eq!(
-        value(&m, "boundflow_channel_messages_sent_total", name, &[]),
-        3.0
-    );
-    assert!(first.refused().is_empty());
-    assert_eq!(second.refused(), [name]);
-
+    for _ in 0..2 {
+        let m = tick_both(&first_watcher, &second_watcher);
+        assert_eq!(value(&m, "boundflow_channel_depth", name, &[]), 5.0);
+        assert_eq!(
+            value(&m, "boundflow_channel_messages_sent_total", name, &[]),
+            5.0
+        );
+        assert!(first.refused().is_empty());
+        assert_eq!(second.refused(), [name]);
+    }
     drop(older);
-    let m = tick_both();
-    assert_eq!(value(&m, "boundflow_channel_depth", name, &[]), 5.0);
-    assert_eq!(
-        value(&m, "boundflow_channel_messages_sent_total", name, &[]),
-        5.0
-    );
+    let m = tick_both(&first_watcher, &second_watcher);
+    assert_eq!(value(&m, "boundflow_channel_depth", name, &[]), 3.0);
     assert!(second.refused().is_empty());
+
+    let shared_name = "dup.shared";
+    let shared = Arc::new(MetricsPublisher::new());
+    let watchers: Vec<Watcher> = (0..2)
+        .map(|_| {
+            Watcher::builder()
+                .publisher(shared.clone())
+                .build()
+                .unwrap()
+        })
+        .collect();
+    let _one = channel(shared_name, &watchers[0], 2);
+    let _other = channel(shared_name, &watchers[1], 7);
+    for _ in 0..2 {
+        let m = tick_both(&watchers[0], &watchers[1]);
+        assert_eq!(value(&m, "boundflow_channel_depth", shared_name, &[]), 2.0);
+        assert_eq!(shared.refused(), [shared_name]);
+    }
 }

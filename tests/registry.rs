@@ -382,7 +382,7 @@ fn an_observer_reading_the_registry_in_a_tick_does_not_deadlock_an_open() {
     );
 }
 
-/// What the registry's channels log through `tracing` while `run` ticks them: the default
+/// What the registry's channels log through `tracing` while the test ticks them (`tick_now`): the default
 /// (`TracingObserver` on every channel) or with `tracing_warnings(false)`.
 #[cfg(feature = "tracing")]
 fn logged_by_registry(tracing_warnings: bool) -> String {

@@ -75,6 +75,7 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
             c.defaults.max_capacity.value
         }) as u64;
     let mut changes = 0;
+    let mut at_limit = 0;
     for channel in channels {
         let name = channel["name"].as_str().unwrap_or("?");
         let capacity = channel["capacity"].as_u64().unwrap_or(0);
@@ -87,6 +88,7 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
             continue;
         };
         if capacity >= limit {
+            at_limit += 1;
             println!(
                 "# {name}: capacity {capacity} is at max_capacity {limit} and would need {new}: \
                  add consumers or make them faster (or raise max_capacity in the defaults table)"
@@ -127,7 +129,7 @@ fn suggest(args: &SizeArgs, path: &Path) -> Result<(), String> {
             ),
         }
     }
-    if changes == 0 {
+    if changes == 0 && at_limit == 0 {
         println!("no channel needs a change");
     }
     Ok(())
@@ -144,7 +146,7 @@ fn refuse_base_alone(dir: &Path) -> Result<(), String> {
         .into_iter()
         .flatten()
         .flatten()
-        .filter(|entry| entry.path().is_dir())
+        .filter(|entry| entry.path().join("mpsc_channels.toml").is_file())
         .map(|entry| entry.file_name().to_string_lossy().into_owned())
         .collect();
     if environments.is_empty() {

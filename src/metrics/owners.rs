@@ -9,6 +9,15 @@
 //! switched off. Another channel of that name is refused: not written, and listed by
 //! [`MetricsPublisher::refused`].
 //!
+//! Limits: a publisher is meant for one watcher (as the registry makes it). Shared by two,
+//! a channel that succeeds a departed one of its name in one watcher takes the name even if
+//! the other watcher's channel owns it. And a name is freed only by its owner's final report:
+//! if that report never reaches this publisher (the watcher dropped while the publisher lives
+//! on, or a publisher before it in the watcher's list panicked), the name stays taken until
+//! this publisher is dropped or switched off. When a name passes to a channel of another
+//! publisher, its counters start from that channel's own totals, and `absolute` (which keeps
+//! the larger value) holds them at the old owner's last values until they pass them.
+//!
 //! [`MetricsPublisher`]: super::MetricsPublisher
 //! [`MetricsPublisher::refused`]: super::MetricsPublisher::refused
 
