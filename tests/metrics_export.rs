@@ -516,10 +516,17 @@ fn a_second_live_channel_of_a_name_is_refused_not_mixed_in() {
         })
         .collect();
     let _one = channel(shared_name, &watchers[0], 2);
-    let _other = channel(shared_name, &watchers[1], 7);
+    let other = channel(shared_name, &watchers[1], 7);
     for _ in 0..2 {
         let m = tick_both(&watchers[0], &watchers[1]);
         assert_eq!(value(&m, "boundflow_channel_depth", shared_name, &[]), 2.0);
         assert_eq!(shared.refused(), [shared_name]);
     }
+    // The refused one goes and a successor takes its name in its watcher before the next
+    // tick: succeeding a channel that never owned the name gives it no claim.
+    drop(other);
+    let _successor = channel(shared_name, &watchers[1], 4);
+    let m = tick_both(&watchers[0], &watchers[1]);
+    assert_eq!(value(&m, "boundflow_channel_depth", shared_name, &[]), 2.0);
+    assert_eq!(shared.refused(), [shared_name]);
 }

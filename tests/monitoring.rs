@@ -367,6 +367,7 @@ fn watched_channel_closes_and_reports_its_final_values_once<B: BoundedChannel>(b
         Err(WatchError::AlreadyWatched { .. })
     ));
     first_tx.try_send(1).unwrap();
+    let first_id = first_tx.handle().info().id();
     drop((first_tx, first_rx));
     watcher.watch(&twin_tx.handle()).unwrap();
     twin_tx.try_send(2).unwrap();
@@ -378,7 +379,13 @@ fn watched_channel_closes_and_reports_its_final_values_once<B: BoundedChannel>(b
     assert_eq!(reports[0].departed.len(), 1);
     assert_eq!(reports[0].departed[0].sent, 1);
     assert_eq!(reports[0].departed[0].discarded_at_close, 1);
-    assert!(watcher.tick_now()[0].departed.is_empty(), "merged once");
+    assert_eq!(reports[0].departed_ids, [first_id]);
+    assert_ne!(reports[0].info.id(), first_id);
+    let next = watcher.tick_now();
+    assert!(
+        next[0].departed.is_empty() && next[0].departed_ids.is_empty(),
+        "merged once"
+    );
 }
 
 fn high_water_since_tick_is_reset_only_by_the_tick<B: BoundedChannel>(backend: B) {

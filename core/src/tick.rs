@@ -100,6 +100,8 @@ pub struct ChannelReport {
     /// oldest first (their names were free as soon as they went, so a successor may already
     /// report under it).
     pub departed: Vec<ChannelStats>,
+    /// The [`ChannelInfo::id`]s of the channels in `departed`, in the same order.
+    pub departed_ids: Vec<u64>,
 }
 
 /// Why a channel cannot join a watcher.
@@ -429,6 +431,7 @@ impl Inner {
                 stats,
                 gone,
                 departed: Vec::new(),
+                departed_ids: Vec::new(),
             };
             merge_by_name(&mut reports, report);
         }
@@ -512,6 +515,10 @@ fn merge_by_name(reports: &mut Vec<ChannelReport>, report: ChannelReport) {
             departed.push(earlier.stats);
             departed.append(&mut later.departed);
             later.departed = departed;
+            let mut departed_ids = earlier.departed_ids;
+            departed_ids.push(earlier.info.id);
+            departed_ids.append(&mut later.departed_ids);
+            later.departed_ids = departed_ids;
         }
     }
 }

@@ -9,9 +9,7 @@
 //! switched off. Another channel of that name is refused: not written, and listed by
 //! [`MetricsPublisher::refused`].
 //!
-//! Limits: a publisher is meant for one watcher (as the registry makes it). Shared by two,
-//! a channel that succeeds a departed one of its name in one watcher takes the name even if
-//! the other watcher's channel owns it. And a name is freed only by its owner's final report:
+//! Limits: a name is freed only by its owner's final report:
 //! if that report never reaches this publisher (the watcher dropped while the publisher lives
 //! on, or a publisher before it in the watcher's list panicked), the name stays taken until
 //! this publisher is dropped or switched off. When a name passes to a channel of another
@@ -54,8 +52,9 @@ impl Owners {
     }
 
     /// Whether `publisher` may write `report`'s series: the name is free, or already this
-    /// channel's, or its owner (this publisher's earlier channel of the name) has departed —
-    /// the report carries its final values. A channel's final report frees the name.
+    /// channel's, or its owner is one of the departed channels whose final values the report
+    /// carries (it went, and this channel took its name in the same watcher). A channel's
+    /// final report frees the name.
     pub(super) fn claim(&mut self, publisher: u64, report: &ChannelReport) -> bool {
         let mine = Owner {
             channel: report.info.id(),
@@ -68,7 +67,7 @@ impl Owners {
             }
             Entry::Occupied(mut taken) => {
                 let owner = *taken.get();
-                let succeeds = owner.publisher == publisher && !report.departed.is_empty();
+                let succeeds = report.departed_ids.contains(&owner.channel);
                 if owner == mine || succeeds {
                     taken.insert(mine);
                     true
