@@ -58,6 +58,17 @@ pub enum RegistryError {
     },
     /// The configured backend is not in this build.
     Backend(UnknownBackend),
+    /// A configured channel names a backend this build lacks: refused when the registry is
+    /// built, not at the channel's first `open` (a configuration loaded without
+    /// `Loader::backends(boundflow::compiled_backends())` was checked against all four).
+    UnavailableBackend {
+        /// The channel.
+        name: String,
+        /// Where its backend was set (`file:line`, `env:VARIABLE`, `default`).
+        source: String,
+        /// Which backend, and the cargo feature that brings it.
+        error: UnknownBackend,
+    },
     /// The configured values could not make a channel.
     Build {
         /// The channel.
@@ -108,6 +119,16 @@ impl fmt::Display for RegistryError {
             ),
             RegistryError::Closed { name } => write!(f, "channel `{name}` is closed"),
             RegistryError::Backend(err) => err.fmt(f),
+            RegistryError::UnavailableBackend {
+                name,
+                source,
+                error,
+            } => write!(
+                f,
+                "{source}: channel `{name}`: {error} (load the configuration with \
+                 `.backends(boundflow::compiled_backends())` to have this reported with the \
+                 other configuration errors)"
+            ),
             RegistryError::Build { name, error } => write!(f, "channel `{name}`: {error}"),
             RegistryError::Watcher(err) => err.fmt(f),
             RegistryError::Watch(err) => err.fmt(f),
@@ -164,9 +185,20 @@ impl RegistryBuilder {
     /// (`saturation_check_interval_seconds`), the thresholds and the metrics switch.
     ///
     /// # Errors
+    /// [`RegistryError::UnavailableBackend`] for a channel on a backend this build lacks;
     /// [`RegistryError::Watcher`] for thresholds or an interval that cannot work;
     /// [`RegistryError::Tick`] if the thread cannot start.
     pub fn build(self) -> Result<Registry, RegistryError> {
+        if let Some(unavailable) = self.config.channels.iter().find_map(|channel| {
+            let error = AnyBackend::from_name(&channel.backend.value).err()?;
+            Some(RegistryError::UnavailableBackend {
+                name: channel.name.clone(),
+                source: channel.backend.source.to_string(),
+                error,
+            })
+        }) {
+            return Err(unavailable);
+        }
         #[cfg_attr(not(feature = "tracing"), allow(unused_mut))]
         let mut observers = self.observers;
         #[cfg(feature = "tracing")]

@@ -498,3 +498,40 @@ fn shutdown_inside_a_current_thread_runtime_never_hangs_and_the_async_one_waits(
     assert_eq!(received, (0..50).collect::<Vec<u64>>());
     assert!(tx.try_send(50).unwrap_err().is_closed());
 }
+
+/// A configuration naming a backend the build lacks is refused when the registry is built,
+/// naming the channel, where the backend was set and the fix — not at the channel's first
+/// `open`. (Here the configuration is edited after loading: every backend is compiled in.)
+#[test]
+fn a_backend_the_build_lacks_is_refused_when_the_registry_is_built() {
+    let mut config = Loader::from_dir(presets::dir())
+        .environment("test")
+        .backends(boundflow::compiled_backends())
+        .load()
+        .unwrap();
+    let channel = config
+        .channels
+        .iter_mut()
+        .find(|c| c.name == "worker.step_processor.result")
+        .unwrap();
+    channel.backend.value = "carrier_pigeon".to_owned();
+    let source = channel.backend.source.to_string();
+    let err = Registry::builder(config)
+        .tick_thread(false)
+        .build()
+        .unwrap_err();
+    match &err {
+        RegistryError::UnavailableBackend {
+            name, source: at, ..
+        } => {
+            assert_eq!(name, "worker.step_processor.result");
+            assert_eq!(*at, source);
+        }
+        other => panic!("{other:?}"),
+    }
+    let message = err.to_string();
+    assert!(
+        message.contains("carrier_pigeon") && message.contains("compiled_backends"),
+        "{message}"
+    );
+}
