@@ -207,11 +207,11 @@ impl Publish for MetricsPublisher {
                 .iter()
                 .fold(earlier, |sum, stats| sum.plus(&Totals::of(stats)));
             let totals = earlier.plus(&Totals::of(&report.stats));
-            // Switched off, nothing is claimed, and totals are still kept (see `set_enabled`).
             // Merged predecessors have gone: none of them is refused any longer.
             for gone in &report.departed_ids {
                 refused.remove(gone);
             }
+            // Switched off, nothing is claimed, and totals are still kept (see `set_enabled`).
             let owned = !enabled || owners.claim(self.id, report);
             if owned {
                 refused.remove(&id);

@@ -468,7 +468,7 @@ impl Registry {
     pub fn shutdown(&self, deadline: Duration) -> ShutdownReport {
         let until = Instant::now().checked_add(deadline);
         let (mut report, handles) = self.close_all();
-        let waiting = || until.is_none_or(|until| Instant::now() < until) && !all_drained(&handles);
+        let waiting = || still_draining(until, &handles);
         if waiting() {
             let waited = crate::runtime::block((), |()| {
                 while waiting() {
@@ -486,7 +486,7 @@ impl Registry {
     pub async fn shutdown_async(&self, deadline: Duration) -> ShutdownReport {
         let until = Instant::now().checked_add(deadline);
         let (report, handles) = self.close_all();
-        while until.is_none_or(|until| Instant::now() < until) && !all_drained(&handles) {
+        while still_draining(until, &handles) {
             let now = Instant::now();
             let next = now.checked_add(DRAIN_POLL).unwrap_or(now);
             crate::timer::sleep_until(until.map_or(next, |until| until.min(next))).await;
@@ -556,8 +556,11 @@ fn drained(handle: &ChannelHandle) -> bool {
     handle.is_gone() || handle.stats().depth == 0
 }
 
-fn all_drained(handles: &[(String, ChannelHandle)]) -> bool {
-    handles.iter().all(|(_, handle)| drained(handle))
+/// Whether a shutdown still waits: its deadline (`None`: none) has not passed and some
+/// channel has messages left.
+fn still_draining(until: Option<Instant>, handles: &[(String, ChannelHandle)]) -> bool {
+    until.is_none_or(|until| Instant::now() < until)
+        && !handles.iter().all(|(_, handle)| drained(handle))
 }
 
 /// What [`Registry::shutdown`] did.

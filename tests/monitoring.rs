@@ -4,6 +4,9 @@
 //! Every check is against counts the test keeps itself.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
 use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -593,27 +596,9 @@ fn the_tick_runs_on_its_thread_and_as_a_future() {
 /// operators filter on.
 #[test]
 fn tracing_observer_logs_state_changes_not_sends() {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
     let clock = FakeClock::new();
     let watcher = watcher_with(&clock);
-    tracing::subscriber::with_default(subscriber, || {
+    let logged = log_capture::logged_while(|| {
         let (tx, mut rx) = ChannelBuilder::new(Crossbeam, "worker.logged", 2)
             .policy(OverflowPolicy::DropNewest)
             .observer(Arc::new(boundflow::TracingObserver))
@@ -629,7 +614,6 @@ fn tracing_observer_logs_state_changes_not_sends() {
         while rx.try_recv().is_ok() {}
         watcher.tick_now();
     });
-    let logged = String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap();
     let lines: Vec<&str> = logged.lines().collect();
     assert_eq!(lines.len(), 3, "98 full sends, one entry: {logged}");
     assert!(lines[0].contains("WARN") && lines[0].contains("channel saturated"));

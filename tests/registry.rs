@@ -4,6 +4,10 @@
 //! error a user can meet.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+#[cfg(feature = "tracing")]
+#[path = "support/log_capture.rs"]
+mod log_capture;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -382,28 +386,11 @@ fn an_observer_reading_the_registry_in_a_tick_does_not_deadlock_an_open() {
     );
 }
 
-/// What the registry's channels log through `tracing` while the test ticks them (`tick_now`): the default
-/// (`TracingObserver` on every channel) or with `tracing_warnings(false)`.
+/// What the registry's channels log through `tracing` while the test ticks them
+/// (`tick_now`): the default (`TracingObserver` on every channel) or with
+/// `tracing_warnings(false)`.
 #[cfg(feature = "tracing")]
 fn logged_by_registry(tracing_warnings: bool) -> String {
-    #[derive(Clone, Default)]
-    struct Buffer(Arc<Mutex<Vec<u8>>>);
-    impl std::io::Write for Buffer {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || writer.clone())
-        .finish();
     let config = Loader::from_dir(presets::dir())
         .environment("test")
         .backends(boundflow::compiled_backends())
@@ -416,7 +403,7 @@ fn logged_by_registry(tracing_warnings: bool) -> String {
         .tracing_warnings(tracing_warnings)
         .build()
         .unwrap();
-    tracing::subscriber::with_default(subscriber, || {
+    log_capture::logged_while(|| {
         let (tx, mut rx) = registry.open::<u64>("event_publisher.event_queue").unwrap();
         // 90% of 500: above the preset's warning threshold.
         for n in 0..450 {
@@ -426,8 +413,7 @@ fn logged_by_registry(tracing_warnings: bool) -> String {
         while rx.try_recv().is_ok() {}
         clock.advance(Duration::from_secs(1));
         registry.tick_now();
-    });
-    String::from_utf8(buffer.0.lock().unwrap().clone()).unwrap()
+    })
 }
 
 /// A registry's channels warn through `tracing` without being asked to (the configuration's

@@ -178,18 +178,14 @@ pub(crate) fn run(args: &DemoArgs) -> Result<bool, String> {
     let duration = args.duration;
     // The built-in presets run their `demo` environment; a directory of your own, the one
     // `--env` (or `BOUNDFLOW_ENV`) names, else its base.
-    let (loader, environment) = match &args.config_dir {
-        Some(dir) => (Loader::from_dir(dir), args.environment.clone()),
+    let (loader, default_environment) = match &args.config_dir {
+        Some(dir) => (Loader::from_dir(dir), None),
         None => (
             Loader::from_strs(presets::BASE, Some(presets::DEMO)),
-            Some(
-                args.environment
-                    .clone()
-                    .unwrap_or_else(|| "demo".to_owned()),
-            ),
+            Some("demo"),
         ),
     };
-    let loader = match environment {
+    let loader = match args.environment.as_deref().or(default_environment) {
         Some(environment) => loader.environment(environment),
         None => loader,
     };

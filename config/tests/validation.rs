@@ -238,22 +238,22 @@ fn lenient_mode_warns_on_unknown_keys() {
 #[test]
 fn advisory_warnings_compare_environments() {
     let dir = std::env::temp_dir().join(format!("boundflow-config-advice-{}", std::process::id()));
-    let write = |path: &str, text: &str| {
-        let path = dir.join(path);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, text).unwrap();
-    };
-    write(
-        "base/mpsc_channels.toml",
-        "[mpsc_channels.a]\nx_buffer_size = 100\ny_buffer_size = 100\n",
-    );
-    write(
-        "environments/test/mpsc_channels.toml",
-        "[mpsc_channels.a]\nx_buffer_size = 500\n",
-    );
-    write(
-        "environments/production/mpsc_channels.toml",
-        "[mpsc_channels.a]\nx_buffer_size = 200\n",
+    write_files(
+        &dir,
+        &[
+            (
+                "base/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 100\ny_buffer_size = 100\n",
+            ),
+            (
+                "environments/test/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 500\n",
+            ),
+            (
+                "environments/production/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 200\n",
+            ),
+        ],
     );
     let config = Loader::from_dir(&dir)
         .environment("production")
@@ -645,19 +645,19 @@ fn a_file_that_is_not_utf8_says_so_with_its_line() {
 #[test]
 fn the_test_override_advice_does_not_read_the_path() {
     let dir = tempdir("advice").join("environments").join("cfg");
-    for (path, text) in [
-        (
-            "base/mpsc_channels.toml",
-            "[mpsc_channels.a]\nx_buffer_size = 100\ny_buffer_size = 100\n",
-        ),
-        (
-            "environments/test/mpsc_channels.toml",
-            "[mpsc_channels.a]\nx_buffer_size = 10\n",
-        ),
-    ] {
-        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
-        std::fs::write(dir.join(path), text).unwrap();
-    }
+    write_files(
+        &dir,
+        &[
+            (
+                "base/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 100\ny_buffer_size = 100\n",
+            ),
+            (
+                "environments/test/mpsc_channels.toml",
+                "[mpsc_channels.a]\nx_buffer_size = 10\n",
+            ),
+        ],
+    );
     let config = Loader::from_dir(&dir)
         .environment("test")
         .variables(NO_VARS)
@@ -703,10 +703,7 @@ fn a_missing_or_broken_test_environment_is_advised() {
             ),
         ];
         files.extend(test_layer.map(|text| ("environments/test/mpsc_channels.toml", text)));
-        for (path, text) in files {
-            std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
-            std::fs::write(dir.join(path), text).unwrap();
-        }
+        write_files(&dir, &files);
         let config = Loader::from_dir(&dir)
             .environment("production")
             .variables(NO_VARS)
@@ -755,6 +752,14 @@ fn environment_names_are_plain_directory_names() {
 }
 
 /// A fresh directory for one test.
+/// Writes each `(path under dir, text)`, making the directories.
+fn write_files(dir: &std::path::Path, files: &[(&str, &str)]) {
+    for (path, text) in files {
+        std::fs::create_dir_all(dir.join(path).parent().unwrap()).unwrap();
+        std::fs::write(dir.join(path), text).unwrap();
+    }
+}
+
 fn tempdir(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("boundflow-config-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
