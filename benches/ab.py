@@ -8,8 +8,8 @@
 
 Each pair runs A and B once each (`--rounds 1`: raw then boundflow, or the other way round, in
 one process) and the order alternates between pairs, so that neither side always runs first
-after the other: a fixed order (A's runs, then B's) on this noisy machine showed differences
-that vanished once the order alternated (`benches/README.md`). Prints, for A and for B, the
+after the other (on this noisy machine a fixed order, A's runs then B's, once showed a
+difference that alternating pairs did not: `benches/README.md`). Prints, for A and for B, the
 median, quartiles and range of the per-run ratios against raw: throughput (boundflow/raw) and
 CPU per message (boundflow/raw). Two builds of different commits: build each with
 `cargo bench --all-features --bench grid --no-run` and copy the binary it names aside.
