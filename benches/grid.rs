@@ -423,7 +423,7 @@ fn slow_consumer(options: &Options) {
 
 /// The CPU and how many cores the run had, for the table's header: the ratios move with the
 /// hardware (with the library code unchanged, tokio blocking SPSC 64 measured 1.05x raw on one
-/// machine of this kind and 3.46x on another: `benches/README.md`), so a rerun is comparable
+/// machine of this kind and 3.46x on another: `benches/HISTORY.md`), so a rerun is comparable
 /// only on the same CPU.
 fn machine() -> String {
     let model = std::fs::read_to_string("/proc/cpuinfo")
